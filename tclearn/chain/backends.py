@@ -1,0 +1,233 @@
+"""Chain backends behind one interface, chosen by a URL.
+
+- ``inprocess`` (the default): an EVM inside this process (eth-tester over py-evm), no server.
+  Its state survives the process as a journal of the signed transactions it mined, each with
+  its block timestamp; reopening replays the journal into a fresh EVM, which yields the same
+  state (the ledger uses no block hash or prevrandao). One process holds it at a time (a file
+  lock); coalitions spread over processes or machines use an RPC URL.
+- ``http://…`` / ``https://…``: any EVM JSON-RPC node (anvil, Hardhat, a geth/Besu consortium).
+
+Node code never builds raw RPC calls; the few dev-only calls (funding an account, moving the
+clock on a devnet) live here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, TextIO
+
+import requests
+from eth_tester import EthereumTester, PyEVMBackend
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.types import TxReceipt
+
+from tclearn.errors import ChainError
+
+RECEIPT_TIMEOUT_S = 120
+DEV_CLIENTS = ("anvil", "hardhat", "ganache")
+
+
+class Chain(ABC):
+    """A connection to an EVM chain: `w3` for reads, `send_raw` for signed transactions."""
+
+    url: str
+    w3: Web3
+
+    @property
+    def chain_id(self) -> int:
+        return self.w3.eth.chain_id
+
+    @property
+    @abstractmethod
+    def is_dev(self) -> bool:
+        """True where accounts can be funded and the clock moved (test chains only)."""
+
+    @abstractmethod
+    def send_raw(self, raw_transaction: bytes) -> TxReceipt:
+        """Submits a signed transaction and waits for its receipt."""
+
+    @abstractmethod
+    def fund(self, address: str, wei: int) -> None:
+        """Gives `address` test ether (dev chains only)."""
+
+    @abstractmethod
+    def advance_time(self, seconds: int) -> None:
+        """Moves the chain clock forward and mines a block (dev chains only)."""
+
+    def now(self) -> int:
+        """Timestamp of the latest block: the clock the ledger's deadlines are read against."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def close(self) -> None:  # noqa: B027 - an optional hook, most backends hold nothing
+        """Releases what the connection holds (a lock, a session)."""
+
+
+def connect(url: str, base_dir: Path | None = None) -> Chain:
+    """Opens the chain named by `url`; relative journal paths are taken from `base_dir`."""
+    if url == "inprocess" or url.startswith("inprocess:"):
+        target = url.partition(":")[2]
+        if target in ("", "memory"):
+            return InProcessChain(None if target == "memory" or base_dir is None else base_dir / "chain.journal")
+        path = Path(target)
+        return InProcessChain(path if path.is_absolute() or base_dir is None else base_dir / path)
+    if url.startswith(("http://", "https://")):
+        return RpcChain(url)
+    raise ChainError(f"unknown chain URL {url!r}: use 'inprocess', 'inprocess:<journal>' or an http(s) RPC URL")
+
+
+# ---------------------------------------------------------------------------- in-process EVM
+
+
+class InProcessChain(Chain):
+    """eth-tester/py-evm in this process, made durable by a journal of what it mined."""
+
+    FUNDER_INDEX = 0
+
+    def __init__(self, journal: Path | None):
+        self.url = f"inprocess:{journal}" if journal else "inprocess:memory"
+        self._journal_path = journal
+        self._journal: TextIO | None = None
+        self._offset = 0
+        self._last_ts = 0
+        entries = self._open_journal() if journal else []
+        header = entries[0] if entries else {"genesis_timestamp": int(time.time())}
+        params = PyEVMBackend.generate_genesis_params({"timestamp": header["genesis_timestamp"]})
+        self._tester = EthereumTester(PyEVMBackend(genesis_parameters=params))
+        self.w3 = Web3(EthereumTesterProvider(self._tester))
+        self._last_ts = header["genesis_timestamp"]
+        if journal and not entries:
+            self._append(header)
+        for entry in entries[1:]:
+            self._replay(entry)
+
+    @property
+    def is_dev(self) -> bool:
+        return True
+
+    def send_raw(self, raw_transaction: bytes) -> TxReceipt:
+        ts = self._stamp()
+        tx_hash = self.w3.eth.send_raw_transaction(raw_transaction)
+        self._append({"op": "tx", "ts": ts, "offset": self._offset, "raw": raw_transaction.hex()})
+        return self.w3.eth.get_transaction_receipt(tx_hash)
+
+    def fund(self, address: str, wei: int) -> None:
+        ts = self._stamp()
+        self._send_funds(address, wei)
+        self._append({"op": "fund", "ts": ts, "offset": self._offset, "to": address, "wei": wei})
+
+    def advance_time(self, seconds: int) -> None:
+        self._offset += int(seconds)
+        ts = self._stamp(at_least=self._last_ts + int(seconds))
+        self._tester.mine_blocks(1)
+        self._append({"op": "mine", "ts": ts, "offset": self._offset})
+
+    def close(self) -> None:
+        if self._journal is not None:
+            fcntl.flock(self._journal, fcntl.LOCK_UN)
+            self._journal.close()
+            self._journal = None
+
+    # -- internals
+
+    def _stamp(self, at_least: int = 0) -> int:
+        """Sets the pending block's timestamp: wall clock plus any advance, strictly increasing."""
+        ts = max(self._last_ts + 1, at_least, int(time.time()) + self._offset)
+        self._set_timestamp(ts)
+        return ts
+
+    def _set_timestamp(self, ts: int) -> None:
+        self._tester.backend.chain.set_header_timestamp(ts)
+        self._last_ts = ts
+
+    def _send_funds(self, address: str, wei: int) -> None:
+        funder = self.w3.eth.accounts[self.FUNDER_INDEX]
+        tx_hash = self.w3.eth.send_transaction({"from": funder, "to": address, "value": wei})
+        self.w3.eth.get_transaction_receipt(tx_hash)
+
+    def _replay(self, entry: dict[str, Any]) -> None:
+        self._offset = entry["offset"]
+        self._set_timestamp(entry["ts"])
+        if entry["op"] == "tx":
+            self.w3.eth.send_raw_transaction(bytes.fromhex(entry["raw"]))
+        elif entry["op"] == "fund":
+            self._send_funds(entry["to"], entry["wei"])
+        elif entry["op"] == "mine":
+            self._tester.mine_blocks(1)
+        else:
+            raise ChainError(f"unknown journal entry {entry['op']!r} in {self._journal_path}")
+
+    def _open_journal(self) -> list[dict[str, Any]]:
+        assert self._journal_path is not None
+        self._journal_path.parent.mkdir(parents=True, exist_ok=True)
+        self._journal = open(self._journal_path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the lock
+        try:
+            fcntl.flock(self._journal, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._journal.close()
+            raise ChainError(
+                f"the in-process chain {self._journal_path} is open in another process; "
+                "run the coalition's nodes in one process, or use a devnet (tclearn devnet up)"
+            ) from exc
+        self._journal.seek(0)
+        entries = []
+        for number, line in enumerate(self._journal, start=1):
+            if not line.endswith("\n"):
+                break  # a write cut short by a crash: that transaction never got its receipt
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ChainError(f"{self._journal_path}:{number} is not a journal entry") from exc
+        return entries
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        if self._journal is None:
+            return
+        self._journal.seek(0, os.SEEK_END)
+        self._journal.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+
+
+# ---------------------------------------------------------------------------- JSON-RPC
+
+
+class RpcChain(Chain):
+    """Any EVM JSON-RPC endpoint: a devnet, or a consortium chain spanning the members' sites."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0):
+        self.url = url
+        self.w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
+        try:
+            self._client = str(self.w3.client_version).lower()
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise ChainError(f"chain unreachable at {url}: {exc.__class__.__name__}") from exc
+
+    @property
+    def is_dev(self) -> bool:
+        return any(name in self._client for name in DEV_CLIENTS)
+
+    def send_raw(self, raw_transaction: bytes) -> TxReceipt:
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(raw_transaction)
+            return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise ChainError(f"chain unreachable at {self.url}: {exc.__class__.__name__}") from exc
+
+    def fund(self, address: str, wei: int) -> None:
+        self._require_dev("fund accounts")
+        tx_hash = self.w3.eth.send_transaction({"from": self.w3.eth.accounts[0], "to": address, "value": wei})
+        self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+
+    def advance_time(self, seconds: int) -> None:
+        self._require_dev("move the clock")
+        self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
+        self.w3.provider.make_request("evm_mine", [])
+
+    def _require_dev(self, what: str) -> None:
+        if not self.is_dev:
+            raise ChainError(f"cannot {what} on {self.url}: not a development chain ({self._client})")

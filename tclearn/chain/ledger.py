@@ -1,0 +1,223 @@
+"""Typed bindings of the ModelLedger contract: the only module that knows its ABI by name.
+
+Every transaction goes through `Ledger.transact`: build (which simulates it, so a refusal
+surfaces before anything is signed), sign locally, send through the chain backend, and turn
+any revert into `TransactionReverted` with the contract's own error name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from tclearn.chain.backends import Chain
+from tclearn.chain.compile import Artifact, ledger_artifact
+from tclearn.chain.revert import ErrorDecoder
+from tclearn.chain.transact import send
+from tclearn.errors import ChainError
+
+ROLES = ("member", "validator", "supervisor", "auditor")
+MODES = ("A", "B", "C")
+
+
+def role_id(name: str) -> bytes:
+    """The on-chain bytes32 of a role name (`member`, `validator`, `supervisor`, `auditor`)."""
+    if name not in ROLES:
+        raise ChainError(f"unknown role {name!r}: one of {', '.join(ROLES)}")
+    return keccak(text=f"tclearn.{name}")
+
+
+class BlockState(IntEnum):
+    NONE = 0
+    PENDING = 1
+    FINAL = 2
+    REJECTED = 3
+    EXPIRED = 4
+
+
+class ProposalState(IntEnum):
+    NONE = 0
+    PENDING = 1
+    APPROVED = 2
+    EXECUTED = 3
+    REJECTED = 4
+    EXPIRED = 5
+    STALE = 6
+
+
+@dataclass(frozen=True)
+class Cursor:
+    head: int
+    open: int
+    block_count: int
+    update_count: int
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    number: int
+    attempt: int
+    general: str
+    deadline: int
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    id: int
+    parent: int
+    voted_seats: int
+    accepts: int
+    rejects: int
+    electorate: int
+    state: BlockState
+    deadline: int
+    model_hash: bytes
+
+
+@dataclass(frozen=True)
+class UpdateInfo:
+    id: int
+    member: str
+    parent: int
+    samples: int
+    weights_hash: bytes
+
+
+@dataclass(frozen=True)
+class LedgerParams:
+    mode: str
+    min_batch_size: int
+    proposal_timeout: int
+    vote_timeout: int
+    membership_timeout: int
+
+
+class Ledger:
+    """One deployed ModelLedger on one chain."""
+
+    def __init__(self, chain: Chain, address: str, artifact: Artifact | None = None):
+        self.chain = chain
+        self.artifact = artifact or ledger_artifact()
+        self.address = to_checksum_address(address)
+        self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=self.artifact.abi)
+        self.errors = ErrorDecoder(self.artifact.abi)
+        if not chain.w3.eth.get_code(self.address):
+            raise ChainError(f"no contract at {self.address} on {chain.url}")
+
+    # ------------------------------------------------------------------ transactions
+
+    def transact(self, account: LocalAccount, function: str, *args: Any) -> TxReceipt:
+        """Simulates, signs and sends `function(*args)` from `account`; raises on refusal."""
+        return send(self.chain, account, self.contract.functions[function](*args), self.errors)
+
+    def register_update(
+        self, member: LocalAccount, parent: int, weights_hash: bytes, cid_digest: bytes, samples: int, batch_size: int
+    ) -> int:
+        """Records a training step; returns the update id."""
+        receipt = self.transact(member, "registerUpdate", parent, weights_hash, cid_digest, samples, batch_size)
+        return self._event(receipt, "UpdateRegistered")["id"]
+
+    def propose(
+        self,
+        general: LocalAccount,
+        parent: int,
+        model_hash: bytes,
+        cid_digest: bytes,
+        update_ids: list[int],
+        round_number: int,
+        metadata_hash: bytes,
+    ) -> int:
+        """The drawn general proposes a candidate block; returns its id."""
+        receipt = self.transact(
+            general, "propose", parent, model_hash, cid_digest, sorted(update_ids), round_number, metadata_hash
+        )
+        return self._event(receipt, "BlockProposed")["id"]
+
+    def vote(
+        self, validator: LocalAccount, block_id: int, accept: bool, metrics: bytes, reveal: bytes, next_commit: bytes
+    ) -> TxReceipt:
+        """Casts `validator`'s verdict on candidate `block_id`."""
+        return self.transact(validator, "vote", block_id, accept, metrics, reveal, next_commit)
+
+    def expire(self, caller: LocalAccount, block_id: int) -> TxReceipt:
+        return self.transact(caller, "expire", block_id)
+
+    def redraw(self, caller: LocalAccount) -> TxReceipt:
+        return self.transact(caller, "redraw")
+
+    def propose_membership(self, validator: LocalAccount, account: str, role: str, grant: bool) -> int:
+        """Opens a 2/3 vote on granting or revoking `role`; returns the proposal id."""
+        receipt = self.transact(validator, "proposeMembership", account, role_id(role), grant)
+        return self._event(receipt, "MembershipProposed")["id"]
+
+    def vote_membership(self, validator: LocalAccount, proposal_id: int, support: bool) -> TxReceipt:
+        return self.transact(validator, "voteMembership", proposal_id, support)
+
+    def execute_membership(self, caller: LocalAccount, proposal_id: int) -> TxReceipt:
+        return self.transact(caller, "executeMembership", proposal_id)
+
+    def register_key(self, account: LocalAccount, purpose: str, fingerprint: bytes, uri: str) -> TxReceipt:
+        return self.transact(account, "registerKey", keccak(text=purpose), fingerprint, uri)
+
+    # ------------------------------------------------------------------ views
+
+    def cursor(self) -> Cursor:
+        return Cursor(*self.contract.functions.cursor().call())
+
+    def current_round(self) -> RoundInfo:
+        number, attempt, general, deadline = self.contract.functions.currentRound().call()
+        return RoundInfo(number, attempt, general, deadline)
+
+    def block(self, block_id: int) -> BlockInfo:
+        fields = self.contract.functions.blockInfo(block_id).call()
+        parent, voted, accepts, rejects, electorate, state, deadline, model_hash = fields
+        return BlockInfo(block_id, parent, voted, accepts, rejects, electorate, BlockState(state), deadline, model_hash)
+
+    def update(self, update_id: int) -> UpdateInfo:
+        member, parent, samples, weights_hash = self.contract.functions.updateInfo(update_id).call()
+        return UpdateInfo(update_id, member, parent, samples, weights_hash)
+
+    def membership_state(self, proposal_id: int) -> ProposalState:
+        return ProposalState(self.contract.functions.membershipState(proposal_id).call())
+
+    def validators(self) -> list[str]:
+        return list(self.contract.functions.validators().call())
+
+    def has_role(self, role: str, account: str) -> bool:
+        return bool(self.contract.functions.hasRole(role_id(role), account).call())
+
+    def has_voted(self, block_id: int, validator: str) -> bool:
+        return bool(self.contract.functions.hasVoted(block_id, validator).call())
+
+    def seed(self) -> bytes:
+        return bytes(self.contract.functions.seed().call())
+
+    def params(self) -> LedgerParams:
+        f = self.contract.functions
+        return LedgerParams(
+            mode=MODES[f.mode().call()],
+            min_batch_size=f.minBatchSize().call(),
+            proposal_timeout=f.proposalTimeout().call(),
+            vote_timeout=f.voteTimeout().call(),
+            membership_timeout=f.membershipTimeout().call(),
+        )
+
+    def votes(self, block_id: int) -> list[dict[str, Any]]:
+        """The `VoteCast` events of a block, oldest first."""
+        logs = self.contract.events.VoteCast.get_logs(from_block=0, argument_filters={"id": block_id})
+        return [dict(log["args"]) for log in logs]
+
+    # ------------------------------------------------------------------ internals
+
+    def _event(self, receipt: TxReceipt, name: str) -> dict[str, Any]:
+        events = getattr(self.contract.events, name)().process_receipt(receipt, errors=DISCARD)
+        if not events:
+            raise ChainError(f"transaction {receipt['transactionHash'].hex()} emitted no {name}")
+        return dict(events[0]["args"])

@@ -1,0 +1,262 @@
+"""`tclearn`: the command line of members, validators, auditors and operators.
+
+A thin layer over the library: each command loads the coalition directory, calls one library
+function and prints the result (a table for people, `--json` for scripts). Expected failures
+print one line on stderr and exit 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from tclearn.chain import devnet
+from tclearn.chain.accounts import (
+    DEFAULT_SCRYPT_N,
+    PASSWORD_ENV,
+    create_keystore,
+    new_password_file,
+)
+from tclearn.chain.deploy import Genesis, deploy_ledger
+from tclearn.chain.ledger import MODES
+from tclearn.config import CoalitionConfig, Deployed, GenesisModel, Participant
+from tclearn.errors import ConfigError, TCLearnError
+from tclearn.status import coalition_status, render_status
+from tclearn.store.cid import cid_digest
+from tclearn.store.local import LocalStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEV_FUNDING_WEI = 10 * 10**18
+
+
+def readable_errors(command: F) -> F:
+    """Turns expected failures into one line on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except TCLearnError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit(data: dict[str, Any], as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+@click.group()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("TCLEARN_DIR", "coalition"),
+    show_default="$TCLEARN_DIR or ./coalition",
+    help="The coalition directory.",
+)
+@click.pass_context
+def main(ctx: click.Context, directory: Path) -> None:
+    """TCLearn: train one model across a coalition, every step on chain, every block voted."""
+    ctx.obj = directory.resolve()
+
+
+# ---------------------------------------------------------------------------- init
+
+
+@main.command()
+@click.option("--name", default=None, help="Coalition name (default: the directory's name).")
+@click.option("--mode", type=click.Choice(MODES), default="A", show_default=True)
+@click.option("--members", type=click.IntRange(0, 1000), default=3, show_default=True)
+@click.option("--validators", type=click.IntRange(1, 128), default=4, show_default=True)
+@click.option("--supervisors", type=click.IntRange(0, 16), default=None, help="Default: 1 in mode C, else 0.")
+@click.option("--auditors", type=click.IntRange(0, 16), default=1, show_default=True)
+@click.option(
+    "--chain", default="inprocess", show_default=True, help="inprocess, anvil (managed devnet) or an RPC URL."
+)
+@click.option("--min-batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--proposal-timeout", type=click.IntRange(1), default=300, show_default=True, help="Seconds.")
+@click.option("--vote-timeout", type=click.IntRange(1), default=600, show_default=True, help="Seconds.")
+@click.option("--membership-timeout", type=click.IntRange(1), default=86_400, show_default=True, help="Seconds.")
+@click.option("--architecture", type=click.Choice(["cnn", "mlp"]), default="mlp", show_default=True)
+@click.option("--input-shape", default="30", show_default=True, help="Comma-separated, e.g. 1,28,28.")
+@click.option("--classes", type=click.IntRange(2), default=2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the genesis model's weights.")
+@click.option("--scrypt-n", type=click.IntRange(2**10), default=DEFAULT_SCRYPT_N, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def init(directory: Path, **opts: Any) -> None:
+    """Create a coalition directory: config, encrypted keystores and the genesis model."""
+    if (directory / "coalition.json").exists():
+        raise ConfigError(f"{directory} already holds a coalition")
+    mode = opts["mode"]
+    supervisors = opts["supervisors"] if opts["supervisors"] is not None else int(mode == "C")
+    if mode == "C" and supervisors == 0:
+        raise ConfigError("mode C needs at least one supervisor")
+    try:
+        input_shape = tuple(int(x) for x in opts["input_shape"].split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--input-shape {opts['input_shape']!r} is not comma-separated integers") from exc
+
+    config = CoalitionConfig(
+        name=opts["name"] or directory.name,
+        mode=mode,
+        chain=opts["chain"],
+        min_batch_size=opts["min_batch_size"],
+        proposal_timeout=opts["proposal_timeout"],
+        vote_timeout=opts["vote_timeout"],
+        membership_timeout=opts["membership_timeout"],
+        directory=directory,
+    )
+    if not os.environ.get(PASSWORD_ENV):
+        config.password_file = "secrets/keystore.password"
+        new_password_file(directory / config.password_file)
+    password = os.environ.get(PASSWORD_ENV) or (directory / config.password_file).read_text().strip()
+
+    plan = [("operator", [])]
+    for role, count in (
+        ("member", opts["members"]),
+        ("validator", opts["validators"]),
+        ("supervisor", supervisors),
+        ("auditor", opts["auditors"]),
+    ):
+        plan += [(f"{role}-{i}", [role]) for i in range(1, count + 1)]
+    for name, roles in plan:
+        keystore = f"keystores/{name}.json"
+        address = create_keystore(directory / keystore, password, opts["scrypt_n"])
+        config.participants[name] = Participant(address=address, keystore=keystore, roles=roles)
+
+    from tclearn.model.architectures import ArchitectureSpec  # torch: imported only where needed
+    from tclearn.model.genesis import make_genesis
+
+    spec = ArchitectureSpec(opts["architecture"], input_shape, opts["classes"])
+    genesis = make_genesis(spec, opts["seed"], LocalStore(directory / "store"))
+    config.genesis = GenesisModel(
+        path=f"store/{genesis.weights_cid[-2:]}/{genesis.weights_cid}",
+        sha256=genesis.weights_sha256.hex(),
+        cid=genesis.weights_cid,
+        metadata_sha256=genesis.metadata_sha256.hex(),
+    )
+    config.save()
+    data = {
+        "directory": str(directory),
+        "mode": mode,
+        "chain": config.chain,
+        "participants": {name: p.address for name, p in config.participants.items()},
+        "genesis": {"sha256": config.genesis.sha256, "cid": config.genesis.cid},
+    }
+    emit(
+        data,
+        opts["as_json"],
+        f"coalition {config.name} (mode {mode}) created in {directory} with "
+        f"{len(config.participants)} accounts; genesis model {genesis.weights_cid}",
+    )
+
+
+# ---------------------------------------------------------------------------- deploy
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def deploy(directory: Path, as_json: bool) -> None:
+    """Deploy the coalition's ledger and record its address in the config."""
+    config = CoalitionConfig.load(directory)
+    if config.ledger is not None:
+        raise ConfigError(f"coalition {config.name} is deployed already at {config.ledger.address}")
+    if config.genesis is None:
+        raise ConfigError("the config has no genesis model")
+    chain = config.connect()
+    try:
+        if chain.is_dev:
+            for participant in config.participants.values():
+                chain.fund(participant.address, DEV_FUNDING_WEI)
+        genesis = Genesis(
+            bytes.fromhex(config.genesis.sha256),
+            cid_digest(config.genesis.cid),
+            bytes.fromhex(config.genesis.metadata_sha256),
+        )
+        deployment = deploy_ledger(chain, config.unlock(config.deployer), config.params, genesis, config.roles())
+        config.ledger = Deployed(deployment.ledger.address, chain.chain_id, deployment.block_number)
+        config.save()
+    finally:
+        chain.close()
+    data = {**vars(config.ledger), "gas_used": deployment.gas_used}
+    emit(
+        data, as_json, f"ledger deployed at {config.ledger.address} (chain {chain.chain_id}, gas {deployment.gas_used})"
+    )
+
+
+# ---------------------------------------------------------------------------- devnet
+
+
+@main.group(name="devnet")
+def devnet_group() -> None:
+    """Start, stop or inspect the coalition's local anvil devnet."""
+
+
+@devnet_group.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: a free port.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def up(directory: Path, port: int | None, as_json: bool) -> None:
+    """Start anvil on 127.0.0.1 (its state persists in <dir>/devnet)."""
+    info = devnet.up(directory / "devnet", port)
+    emit(info.as_dict(), as_json, f"devnet running at {info.url} (pid {info.pid}, chain {info.chain_id})")
+
+
+@devnet_group.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def down(directory: Path, as_json: bool) -> None:
+    """Stop the devnet (its state is kept for the next `up`)."""
+    stopped = devnet.down(directory / "devnet")
+    emit({"stopped": stopped}, as_json, "devnet stopped" if stopped else "no devnet was running")
+
+
+@devnet_group.command(name="status")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def devnet_status(directory: Path, as_json: bool) -> None:
+    """Whether the devnet runs, where, and its block height."""
+    info = devnet.status(directory / "devnet")
+    if info is None:
+        emit({"running": False}, as_json, "no devnet here")
+        return
+    state = f"running at {info.url}, block {info.block_number}" if info.running else "not running"
+    emit(info.as_dict(), as_json, f"devnet {state} (pid {info.pid})")
+
+
+# ---------------------------------------------------------------------------- status
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def status(directory: Path, as_json: bool) -> None:
+    """The head block, the round and its general, the open candidate and its votes."""
+    config = CoalitionConfig.load(directory)
+    chain = config.connect()
+    try:
+        data = coalition_status(config, config.ledger_on(chain))
+    finally:
+        chain.close()
+    emit(data, as_json, render_status(data))
+
+
+if __name__ == "__main__":
+    main()

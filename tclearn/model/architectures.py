@@ -1,0 +1,75 @@
+"""The architectures a coalition can choose by name, built with torch for CPU training.
+
+A coalition fixes one architecture (name, input shape, classes) at genesis; every model in its
+lineage must have exactly that architecture's tensor names, shapes and dtypes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """What identifies a coalition's model family; hashed into the genesis metadata."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    hidden: int = 32
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _mlp(spec: ArchitectureSpec) -> nn.Module:
+    features = 1
+    for size in spec.input_shape:
+        features *= size
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(features, spec.hidden),
+        nn.ReLU(),
+        nn.Linear(spec.hidden, spec.hidden),
+        nn.ReLU(),
+        nn.Linear(spec.hidden, spec.num_classes),
+    )
+
+
+def _cnn(spec: ArchitectureSpec) -> nn.Module:
+    if len(spec.input_shape) != 3:
+        raise ValueError("the cnn takes images shaped (channels, height, width)")
+    channels, height, width = spec.input_shape
+    return nn.Sequential(
+        nn.Conv2d(channels, 16, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * (height // 4) * (width // 4), spec.hidden),
+        nn.ReLU(),
+        nn.Linear(spec.hidden, spec.num_classes),
+    )
+
+
+ARCHITECTURES: dict[str, Callable[[ArchitectureSpec], nn.Module]] = {"mlp": _mlp, "cnn": _cnn}
+
+
+def build(spec: ArchitectureSpec, seed: int = 0) -> nn.Module:
+    """A freshly initialised model; the same spec and seed always give the same weights."""
+    try:
+        factory = ARCHITECTURES[spec.name]
+    except KeyError as exc:
+        raise ValueError(f"unknown architecture {spec.name!r}: one of {', '.join(ARCHITECTURES)}") from exc
+    generator_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        return factory(spec)
+    finally:
+        torch.random.set_rng_state(generator_state)

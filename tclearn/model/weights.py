@@ -1,0 +1,28 @@
+"""Weights as bytes: canonical safetensors (never pickle), and the SHA-256 the chain commits to.
+
+safetensors writes a JSON header and raw little-endian tensors in a fixed order, so the same
+state dict always gives the same bytes, hence the same hash and the same CID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+from safetensors.torch import save
+from torch import nn
+
+
+def serialize(model: nn.Module) -> bytes:
+    """The model's state dict as canonical safetensors bytes."""
+    state = {name: tensor.detach().contiguous().cpu() for name, tensor in sorted(model.state_dict().items())}
+    return save(state)
+
+
+def sha256(data: bytes) -> bytes:
+    """The 32-byte digest that goes on chain as `bytes32`."""
+    return hashlib.sha256(data).digest()
+
+
+def state_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

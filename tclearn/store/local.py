@@ -1,0 +1,47 @@
+"""The embedded content store: files on local disk addressed by the CID an IPFS node would give.
+
+No server to run; `put` returns the same CIDv0 as `ipfs add`, and `get` refuses bytes that do
+not hash back to the CID asked for, so a damaged or swapped file is caught on read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tclearn.errors import TCLearnError
+from tclearn.store.cid import cid_digest, cid_v0
+
+
+class StoreError(TCLearnError):
+    """Content missing, or not what its address promises."""
+
+
+class LocalStore:
+    """Content-addressed blobs under one directory, one file per CID."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def put(self, data: bytes) -> str:
+        cid = cid_v0(data)
+        path = self._path(cid)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return cid
+
+    def get(self, cid: str) -> bytes:
+        try:
+            data = self._path(cid).read_bytes()
+        except FileNotFoundError as exc:
+            raise StoreError(f"{cid} is not in the store at {self.root}") from exc
+        if cid_v0(data) != cid:
+            raise StoreError(f"stored bytes of {cid} do not match their CID: the store is damaged")
+        return data
+
+    def _path(self, cid: str) -> Path:
+        cid_digest(cid)  # refuses anything but a CIDv0 before it becomes a path
+        return self.root / cid[-2:] / cid

@@ -1,0 +1,64 @@
+"""Shared fixtures: a chain of each kind, and a freshly deployed coalition on it.
+
+`chain` is parametrised over the in-process EVM and a real anvil that this test session starts
+(once) and stops, so every ledger test runs on both backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from tclearn.chain import devnet
+from tclearn.chain.backends import Chain, connect
+from tclearn.chain.deploy import Genesis
+from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition, funded_accounts
+from tclearn.chain.ledger import LedgerParams
+
+FUNDS = 10**19
+PROPOSAL_TIMEOUT = 300
+VOTE_TIMEOUT = 600
+MEMBERSHIP_TIMEOUT = 3600
+MIN_BATCH = 8
+
+
+@pytest.fixture(scope="session")
+def anvil_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    directory = tmp_path_factory.mktemp("anvil")
+    info = devnet.up(directory)
+    yield info.url
+    devnet.down(directory)
+
+
+@pytest.fixture(params=["inprocess", pytest.param("anvil", marks=pytest.mark.anvil)])
+def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+    url = "inprocess:memory" if request.param == "inprocess" else request.getfixturevalue("anvil_url")
+    opened = connect(url)
+    yield opened
+    opened.close()
+
+
+Coalition = EphemeralCoalition
+GENESIS = Genesis(b"\x11" * 32, b"\x22" * 32, b"\x33" * 32)
+
+
+def make_accounts(chain: Chain, count: int) -> list[LocalAccount]:
+    return funded_accounts(chain, count, FUNDS)
+
+
+def deploy_coalition(chain: Chain, validators: int = 4, members: int = 2, mode: str = "A") -> Coalition:
+    params = LedgerParams(mode, MIN_BATCH, PROPOSAL_TIMEOUT, VOTE_TIMEOUT, MEMBERSHIP_TIMEOUT)
+    return ephemeral_coalition(chain, params, GENESIS, validators, members)
+
+
+@pytest.fixture
+def coalition(chain: Chain) -> Coalition:
+    return deploy_coalition(chain)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

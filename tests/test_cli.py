@@ -1,0 +1,116 @@
+"""The `tclearn` CLI: init → deploy → status, its --json shapes, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tclearn.cli import main
+
+
+def run(directory: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--dir", str(directory), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def init_args(*extra: str) -> list[str]:
+    return ["init", "--members", "2", "--validators", "4", "--scrypt-n", "1024", *extra]
+
+
+@pytest.fixture(autouse=True)
+def no_env_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TCLEARN_PASSWORD", raising=False)
+
+
+def test_init_deploy_status_on_the_inprocess_chain(tmp_path: Path) -> None:
+    directory = tmp_path / "hospitals"
+    code, out, _ = run(directory, *init_args("--json"))
+    assert code == 0
+    created = json.loads(out)
+    assert set(created["participants"]) == {"operator", "member-1", "member-2", "auditor-1"} | {
+        f"validator-{i}" for i in range(1, 5)
+    }
+    assert created["genesis"]["cid"].startswith("Qm")
+    password_file = directory / "secrets" / "keystore.password"
+    assert password_file.stat().st_mode & 0o077 == 0
+    config_text = (directory / "coalition.json").read_text()
+    assert password_file.read_text().strip() not in config_text
+
+    code, out, _ = run(directory, "deploy", "--json")
+    assert code == 0
+    deployed = json.loads(out)
+    assert deployed["address"].startswith("0x") and deployed["gas_used"] > 0
+
+    code, out, _ = run(directory, "status", "--json")  # a new process would replay the journal
+    assert code == 0
+    status = json.loads(out)
+    assert status["ledger"] == deployed["address"]
+    assert status["head"]["id"] == 1
+    assert status["head"]["model_hash"] == "0x" + json.loads(config_text)["genesis"]["sha256"]
+    assert status["candidate"] is None
+    assert status["round"]["general_name"].startswith("validator-")
+    assert status["counts"] == {"blocks": 1, "updates": 0, "validators": 4}
+
+    code, out, _ = run(directory, "status")
+    assert code == 0 and "head      block 1" in out
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (False, ["status"], "no coalition at"),
+        (True, ["status"], "not deployed yet"),
+        (True, ["init"], "already holds a coalition"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(tmp_path: Path, setup: bool, args: list[str], message: str) -> None:
+    if setup:
+        assert run(tmp_path, *init_args())[0] == 0
+    code, out, err = run(tmp_path, *args)
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err + out and len(err.strip().splitlines()) == 1
+
+
+def test_deploying_twice_is_refused(tmp_path: Path) -> None:
+    run(tmp_path, *init_args())
+    assert run(tmp_path, "deploy")[0] == 0
+    code, _, err = run(tmp_path, "deploy")
+    assert code == 1 and "deployed already" in err
+
+
+def test_wrong_password_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(tmp_path, *init_args())
+    monkeypatch.setenv("TCLEARN_PASSWORD", "not the password")
+    code, _, err = run(tmp_path, "deploy")
+    assert code == 1 and "wrong password" in err
+
+
+def test_mode_c_without_supervisor_is_refused(tmp_path: Path) -> None:
+    code, _, err = run(tmp_path, *init_args("--mode", "C", "--supervisors", "0"))
+    assert code == 1 and "supervisor" in err
+
+
+@pytest.mark.anvil
+def test_devnet_commands_and_a_coalition_on_anvil(tmp_path: Path) -> None:
+    assert run(tmp_path, *init_args("--chain", "anvil"))[0] == 0
+    code, _, err = run(tmp_path, "deploy")
+    assert code == 1 and "devnet is not running" in err
+    code, out, _ = run(tmp_path, "devnet", "up", "--json")
+    assert code == 0
+    try:
+        up = json.loads(out)
+        assert up["running"] and up["url"].startswith("http://127.0.0.1:")
+        assert run(tmp_path, "deploy")[0] == 0
+        code, out, _ = run(tmp_path, "status", "--json")
+        assert code == 0 and json.loads(out)["chain"]["chain_id"] == 31337
+        code, out, _ = run(tmp_path, "devnet", "status", "--json")
+        assert json.loads(out)["block_number"] > 0
+    finally:
+        code, out, _ = run(tmp_path, "devnet", "down", "--json")
+    assert json.loads(out) == {"stopped": True}
+    code, out, _ = run(tmp_path, "devnet", "status", "--json")
+    assert json.loads(out) == {"running": False}
