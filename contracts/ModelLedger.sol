@@ -345,6 +345,10 @@ contract ModelLedger is Coalition {
     }
 
     /// @notice Whether `validator` has voted on block `id`.
+    /// @dev Reads the validator's *current* seat: exact for the open block (the set is frozen
+    ///      while it is open) and for blocks closed since the last change of the validator set;
+    ///      for older blocks a seat may have changed hands (swap-and-pop), so replay `VoteCast`
+    ///      events for history.
     function hasVoted(uint64 id, address validator) external view returns (bool) {
         uint8 number = _seats[validator].number;
         // slither-disable-next-line timestamp -- a bitmask test, not a time comparison
