@@ -17,6 +17,7 @@ from tclearn.chain.backends import Chain, connect
 from tclearn.chain.deploy import Genesis
 from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition, funded_accounts
 from tclearn.chain.ledger import LedgerParams
+from tclearn.store import ipfs_node
 
 FUNDS = 10**19
 PROPOSAL_TIMEOUT = 300
@@ -31,6 +32,14 @@ def anvil_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     info = devnet.up(directory)
     yield info.url
     devnet.down(directory)
+
+
+@pytest.fixture(scope="session")
+def ipfs_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    repo = tmp_path_factory.mktemp("ipfs")
+    info = ipfs_node.up(repo)
+    yield info.url
+    ipfs_node.down(repo)
 
 
 @pytest.fixture(params=["inprocess", pytest.param("anvil", marks=pytest.mark.anvil)])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -20,9 +19,9 @@ import requests
 
 from tclearn.chain.compile import REPO_ROOT
 from tclearn.errors import DevnetError
+from tclearn.procs import HOST, alive, free_port
 
 ANVIL = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
-HOST = "127.0.0.1"
 STATE_INTERVAL_S = 5
 READY_TIMEOUT_S = 20.0
 
@@ -38,13 +37,6 @@ class DevnetInfo:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def up(devnet_dir: Path, port: int | None = None) -> DevnetInfo:
@@ -92,12 +84,12 @@ def down(devnet_dir: Path, timeout_s: float = 10.0) -> bool:
         return False
     pid = int(record["pid"])
     stopped = False
-    if _alive(pid):
+    if alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
         stopped = True
     (devnet_dir / "anvil.json").unlink(missing_ok=True)
@@ -110,7 +102,7 @@ def status(devnet_dir: Path) -> DevnetInfo | None:
     if record is None:
         return None
     pid, port, url = int(record["pid"]), int(record["port"]), str(record["url"])
-    if not _alive(pid):
+    if not alive(pid):
         return DevnetInfo(pid, port, url, running=False)
     try:
         block = int(_rpc(url, "eth_blockNumber"), 16)
@@ -136,20 +128,6 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> bool:
         except requests.exceptions.RequestException:
             time.sleep(0.05)
     return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True  # not our child: it exists, since kill(pid, 0) succeeded
-    return waited == 0
 
 
 def _read_record(devnet_dir: Path) -> dict[str, object] | None:

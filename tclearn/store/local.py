@@ -9,12 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tclearn.errors import TCLearnError
+from tclearn.store.base import StoreError
 from tclearn.store.cid import cid_digest, cid_v0
-
-
-class StoreError(TCLearnError):
-    """Content missing, or not what its address promises."""
 
 
 class LocalStore:
@@ -22,6 +18,7 @@ class LocalStore:
 
     def __init__(self, root: Path):
         self.root = root
+        self.url = f"local:{root}"
 
     def put(self, data: bytes) -> str:
         cid = cid_v0(data)

@@ -15,6 +15,10 @@ from tclearn.store.local import LocalStore, StoreError
     [
         (b"hello world\n", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"),  # ipfs add, any node
         (b"", "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"),  # the empty file
+        # checked against js-ipfs 0.66 `add`: exactly one chunk, one chunk and a bit, four chunks
+        (bytes(range(256)) * 1024, "QmST7dgog87n3RYz743DBMy6Z38VVF1432NLrwvqA4NJsE"),
+        (bytes(range(256)) * 1025, "QmNn3ui6HiYm1ZvE9Z6fJy3Hpi1A2FhACLFaBCfMyhiJ98"),
+        (bytes(range(256)) * (3 * 1024 + 7), "Qme2gnLesahNEXXtsQDWRSWSVHk7Z9Hg28z5d2Ht5FA11M"),
     ],
 )
 def test_known_cids(data: bytes, cid: str) -> None:
@@ -40,3 +44,12 @@ def test_local_store_refuses_damaged_content(tmp_path: Path) -> None:
         store.get(cid)
     with pytest.raises(StoreError, match="not in the store"):
         store.get(cid_v0(b"absent"))
+
+
+def test_a_two_level_dag_matches_ipfs() -> None:
+    """50 MiB = 200 chunks: above 174 links the balanced DAG grows a level (checked on js-ipfs)."""
+    import hashlib
+
+    size = 50 * 1024 * 1024
+    stream = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(size // 32))
+    assert cid_v0(stream) == "QmSnY2Y4ahknx8rpFimKRo5fTAUjhXoFHn3gwhTGpz1qDn"
