@@ -221,7 +221,8 @@ contract ModelLedger is Coalition {
 
     /// @notice The round's general proposes the candidate block that extends the head with
     ///         `updateIds` (strictly ascending, each trained on the head).
-    /// @param metadataHash SHA-256 of the off-chain metadata (aggregation rule, architecture …)
+    /// @param metadataHash CIDv0 digest of the off-chain metadata (learning mode, aggregation rule,
+    ///        parameters): a hash of it that also says where to fetch it
     /// @return id the candidate block's number
     function propose(
         uint64 parent,

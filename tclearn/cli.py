@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from tclearn.attacks import ATTACKS
 from tclearn.chain import devnet
 from tclearn.chain.accounts import (
     DEFAULT_SCRYPT_N,
@@ -144,7 +145,8 @@ def init(directory: Path, **opts: Any) -> None:
         path=f"store/{genesis.weights_cid[-2:]}/{genesis.weights_cid}",
         sha256=genesis.weights_sha256.hex(),
         cid=genesis.weights_cid,
-        metadata_sha256=genesis.metadata_sha256.hex(),
+        metadata_cid=genesis.metadata_cid,
+        architecture=spec.as_dict(),
     )
     config.save()
     data = {
@@ -184,7 +186,7 @@ def deploy(directory: Path, as_json: bool) -> None:
         genesis = Genesis(
             bytes.fromhex(config.genesis.sha256),
             cid_digest(config.genesis.cid),
-            bytes.fromhex(config.genesis.metadata_sha256),
+            cid_digest(config.genesis.metadata_cid),
         )
         deployment = deploy_ledger(chain, config.unlock(config.deployer), config.params, genesis, config.roles())
         config.ledger = Deployed(deployment.ledger.address, chain.chain_id, deployment.block_number)
@@ -238,6 +240,40 @@ def devnet_status(directory: Path, as_json: bool) -> None:
         return
     state = f"running at {info.url}, block {info.block_number}" if info.running else "not running"
     emit(info.as_dict(), as_json, f"devnet {state} (pid {info.pid})")
+
+
+# ---------------------------------------------------------------------------- simulate
+
+
+@main.command()
+@click.option("--members", type=click.IntRange(1, 100), default=6, show_default=True)
+@click.option("--validators", type=click.IntRange(1, 128), default=4, show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--mode", type=click.Choice(["A"]), default="A", show_default=True, help="B and C: coming.")
+@click.option("--learning", type=click.Choice(["sequential", "fedavg"]), default="fedavg", show_default=True)
+@click.option("--dataset", type=click.Choice(["breast-cancer", "digits", "fashion-mnist"]), default="breast-cancer")
+@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None, help="Dirichlet α; omitted: IID.")
+@click.option("--attack", type=click.Choice(list(ATTACKS)), default=None)
+@click.option("--attackers", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--aggregator", type=click.Choice(["mean", "median", "trimmed-mean", "krum", "multi-krum"]), default="mean"
+)
+@click.option("--no-fba", is_flag=True, help="Accept every candidate: the plain federated-learning baseline.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--chain", "chain_url", default="inprocess", show_default=True, help="inprocess, anvil (temporary) or URL."
+)
+@click.option("--store", "store_url", default="local", show_default=True, help="local, ipfs (temporary node) or URL.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=Path), default=Path("simulation.png"), show_default=True
+)
+@click.option("--json", "as_json", is_flag=True)
+@readable_errors
+def simulate(**opts: Any) -> None:
+    """Run a whole coalition on this machine and report what the FBA let through."""
+    from tclearn.simulation_cli import run_from_cli
+
+    run_from_cli(opts)
 
 
 # ---------------------------------------------------------------------------- status

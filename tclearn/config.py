@@ -48,12 +48,14 @@ class Deployed:
 
 @dataclass
 class GenesisModel:
-    """The model the lineage starts from, as stored: file, SHA-256 and IPFS CID."""
+    """The model the lineage starts from, as stored: file, SHA-256, IPFS CID, and the CID of the
+    metadata that names its architecture."""
 
     path: str
     sha256: str
     cid: str
-    metadata_sha256: str
+    metadata_cid: str
+    architecture: dict[str, Any]
 
 
 @dataclass

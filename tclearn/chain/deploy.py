@@ -16,7 +16,7 @@ from tclearn.errors import ChainError
 
 @dataclass(frozen=True)
 class Genesis:
-    """The model every lineage starts from: its SHA-256, CIDv0 digest and metadata hash."""
+    """The model every lineage starts from: its SHA-256, CIDv0 digest, and its metadata's CIDv0 digest."""
 
     model_hash: bytes
     cid_digest: bytes

@@ -91,6 +91,33 @@ class UpdateInfo:
 
 
 @dataclass(frozen=True)
+class BlockRecord:
+    """What the block's proposal (or genesis) event says: where its model is stored, and from what."""
+
+    id: int
+    parent: int
+    round: int
+    general: str
+    model_hash: bytes
+    cid_digest: bytes
+    update_ids: tuple[int, ...]
+    metadata_hash: bytes
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """A registered training step, as its event records it."""
+
+    id: int
+    member: str
+    parent: int
+    weights_hash: bytes
+    cid_digest: bytes
+    samples: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class LedgerParams:
     mode: str
     min_batch_size: int
@@ -108,6 +135,10 @@ class Ledger:
         self.address = to_checksum_address(address)
         self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=self.artifact.abi)
         self.errors = ErrorDecoder(self.artifact.abi)
+        # Events never change once emitted: what was read of them is kept.
+        self._block_records: dict[int, BlockRecord] = {}
+        self._update_records: dict[int, UpdateRecord] = {}
+        self._log_cache: dict[str, tuple[list[Any], int]] = {}
         if not chain.w3.eth.get_code(self.address):
             raise ChainError(f"no contract at {self.address} on {chain.url}")
 
@@ -211,13 +242,88 @@ class Ledger:
 
     def votes(self, block_id: int) -> list[dict[str, Any]]:
         """The `VoteCast` events of a block, oldest first."""
-        logs = self.contract.events.VoteCast.get_logs(from_block=0, argument_filters={"id": block_id})
-        return [dict(log["args"]) for log in logs]
+        return [dict(log["args"]) for log in self._logs("VoteCast", id=block_id)]
+
+    # ------------------------------------------------------------------ history (events)
+
+    def block_record(self, block_id: int) -> BlockRecord:
+        """The proposal event of a block (the genesis event for block 1)."""
+        if block_id not in self._block_records:
+            self._block_records[block_id] = self._read_block_record(block_id)
+        return self._block_records[block_id]
+
+    def _read_block_record(self, block_id: int) -> BlockRecord:
+        if block_id == 1:
+            (log,) = self._logs("GenesisBlock", id=1)
+            a = log["args"]
+            return BlockRecord(1, 0, 0, "", a["modelHash"], a["cidDigest"], (), a["metadataHash"])
+        logs = self._logs("BlockProposed", id=block_id)
+        if not logs:
+            raise ChainError(f"no block {block_id} on the ledger")
+        a = logs[0]["args"]
+        return BlockRecord(
+            block_id,
+            a["parent"],
+            a["round"],
+            a["general"],
+            a["modelHash"],
+            a["cidDigest"],
+            tuple(a["updateIds"]),
+            a["metadataHash"],
+        )
+
+    def updates_on(self, parent: int) -> list[UpdateRecord]:
+        """Every update registered as trained on block `parent`, oldest first."""
+        records = [_update_record(log["args"]) for log in self._logs("UpdateRegistered", parent=parent)]
+        self._update_records.update((r.id, r) for r in records)
+        return records
+
+    def update_record(self, update_id: int) -> UpdateRecord:
+        if update_id not in self._update_records:
+            logs = self._logs("UpdateRegistered", id=update_id)
+            if not logs:
+                raise ChainError(f"no update {update_id} on the ledger")
+            self._update_records[update_id] = _update_record(logs[0]["args"])
+        return self._update_records[update_id]
+
+    def closed_blocks(self, outcome: str) -> list[int]:
+        """Ids of the blocks that were `Rejected`, `Expired` or `Finalized`, in order."""
+        return [log["args"]["id"] for log in self._logs(f"Block{outcome}")]
+
+    def lineage(self, block_id: int | None = None) -> list[int]:
+        """Block ids from `block_id` (default: the head) back to genesis."""
+        current = self.cursor().head if block_id is None else block_id
+        chain = []
+        while current:
+            chain.append(current)
+            current = self.block(current).parent
+        return chain
 
     # ------------------------------------------------------------------ internals
+
+    def _logs(self, event: str, **filters: int) -> list[Any]:
+        """The event's logs matching `filters`, oldest first.
+
+        Logs are read incrementally: each call asks the node only for blocks it has not scanned
+        yet for this event (a full scan per question grows with the chain, and the in-process
+        EVM rebuilds every receipt it scans).
+        """
+        seen, scanned = self._log_cache.get(event, ([], -1))
+        latest = self.chain.w3.eth.block_number
+        if latest > scanned:
+            fresh = getattr(self.contract.events, event).get_logs(from_block=scanned + 1, to_block=latest)
+            seen = seen + list(fresh)
+            self._log_cache[event] = (seen, latest)
+        return [log for log in seen if all(log["args"][k] == v for k, v in filters.items())]
 
     def _event(self, receipt: TxReceipt, name: str) -> dict[str, Any]:
         events = getattr(self.contract.events, name)().process_receipt(receipt, errors=DISCARD)
         if not events:
             raise ChainError(f"transaction {receipt['transactionHash'].hex()} emitted no {name}")
         return dict(events[0]["args"])
+
+
+def _update_record(a: Any) -> UpdateRecord:
+    return UpdateRecord(
+        a["id"], a["member"], a["parent"], a["weightsHash"], a["cidDigest"], a["samples"], a["batchSize"]
+    )

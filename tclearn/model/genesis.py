@@ -16,18 +16,17 @@ class GenesisArtifacts:
     weights_sha256: bytes
     weights_cid: str
     metadata: bytes
-    metadata_sha256: bytes
     metadata_cid: str
 
 
 def genesis_metadata(spec: ArchitectureSpec, seed: int) -> bytes:
-    """Canonical JSON describing the coalition's model family (its hash goes on chain)."""
+    """Canonical JSON describing the coalition's model family; its CID digest goes on chain."""
     document = {"architecture": spec.as_dict(), "format": "safetensors", "seed": seed}
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
 def make_genesis(spec: ArchitectureSpec, seed: int, store: LocalStore) -> GenesisArtifacts:
-    """Builds the initial model of `spec`, stores its weights and metadata, and hashes both."""
+    """Builds the initial model of `spec` and stores its weights and metadata."""
     weights = serialize(build(spec, seed))
     metadata = genesis_metadata(spec, seed)
     return GenesisArtifacts(
@@ -35,6 +34,5 @@ def make_genesis(spec: ArchitectureSpec, seed: int, store: LocalStore) -> Genesi
         weights_sha256=sha256(weights),
         weights_cid=store.put(weights),
         metadata=metadata,
-        metadata_sha256=sha256(metadata),
         metadata_cid=store.put(metadata),
     )

@@ -13,16 +13,16 @@ from safetensors.torch import save
 from torch import nn
 
 
+def serialize_state(state: dict[str, torch.Tensor]) -> bytes:
+    """A state dict as canonical safetensors bytes."""
+    return save({name: tensor.detach().contiguous().cpu() for name, tensor in sorted(state.items())})
+
+
 def serialize(model: nn.Module) -> bytes:
-    """The model's state dict as canonical safetensors bytes."""
-    state = {name: tensor.detach().contiguous().cpu() for name, tensor in sorted(model.state_dict().items())}
-    return save(state)
+    """The model's weights as canonical safetensors bytes."""
+    return serialize_state(model.state_dict())
 
 
 def sha256(data: bytes) -> bytes:
     """The 32-byte digest that goes on chain as `bytes32`."""
     return hashlib.sha256(data).digest()
-
-
-def state_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,53 @@
+"""What every node of a coalition works with: its ledger, its content store, its model family.
+
+It also answers the questions all of them ask the ledger and the store together: the weights of
+a block or of an update, fetched, checked against the hash on chain, and validated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tclearn.chain.ledger import Ledger, UpdateRecord
+from tclearn.model.family import ModelFamily, State
+from tclearn.store.base import ContentStore, fetch_verified
+from tclearn.store.cid import cid_digest, digest_to_cid
+
+
+@dataclass
+class CoalitionContext:
+    ledger: Ledger
+    store: ContentStore
+    family: ModelFamily
+    _lineages: dict[int, frozenset[bytes]] = field(default_factory=dict, repr=False)
+
+    def block_weights(self, block_id: int) -> tuple[bytes, State]:
+        """The stored bytes of a block's model, verified against the chain, and its tensors."""
+        record = self.ledger.block_record(block_id)
+        data = fetch_verified(self.store, digest_to_cid(record.cid_digest), record.model_hash)
+        return data, self.family.load(data)
+
+    def update_weights(self, update: UpdateRecord) -> State:
+        """The tensors of a registered update, verified against its committed SHA-256."""
+        data = fetch_verified(self.store, digest_to_cid(update.cid_digest), update.weights_hash)
+        return self.family.load(data)
+
+    def put_json(self, document: dict[str, Any]) -> bytes:
+        """Stores canonical JSON; returns its CIDv0 digest (the `metadataHash` on chain)."""
+        return cid_digest(self.store.put(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()))
+
+    def get_json(self, digest: bytes) -> dict[str, Any]:
+        return dict(json.loads(self.store.get(digest_to_cid(digest))))
+
+    def lineage_hashes(self, block_id: int) -> frozenset[bytes]:
+        """Model hashes of `block_id` and all its ancestors: any of them resubmitted is a replay.
+
+        A block's ancestry never changes, so each answer is kept.
+        """
+        if block_id not in self._lineages:
+            block = self.ledger.block(block_id)
+            above = self.lineage_hashes(block.parent) if block.parent else frozenset()
+            self._lineages[block_id] = above | {block.model_hash}
+        return self._lineages[block_id]

@@ -1,0 +1,104 @@
+"""`tclearn simulate`: flags → a simulation on the chosen chain and store → table, plot, JSON.
+
+`--chain anvil` and `--store ipfs` start a temporary anvil devnet and js-ipfs node for the run
+and stop them afterwards; any other value is used as a URL.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from tclearn.chain import devnet
+from tclearn.report_plot import accuracy_plot
+from tclearn.simulate import RoundRecord, SimulationConfig, SimulationResult, run_simulation
+from tclearn.store import ipfs_node
+
+
+@contextmanager
+def _services(chain: str, store: str) -> Iterator[tuple[str, str]]:
+    """The chain and store URLs, starting temporary local servers where asked."""
+    with tempfile.TemporaryDirectory(prefix="tclearn-services-") as scratch:
+        started: list[tuple[Any, Path]] = []
+        try:
+            if chain == "anvil":
+                chain = devnet.up(Path(scratch) / "anvil").url
+                started.append((devnet, Path(scratch) / "anvil"))
+            elif chain == "inprocess":
+                chain = "inprocess:memory"
+            if store == "ipfs":
+                store = ipfs_node.up(Path(scratch) / "ipfs").url
+                started.append((ipfs_node, Path(scratch) / "ipfs"))
+            yield chain, store
+        finally:
+            for service, directory in started:
+                service.down(directory)
+
+
+def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
+    config = SimulationConfig(
+        members=opts["members"],
+        validators=opts["validators"],
+        rounds=opts["rounds"],
+        mode=opts["mode"],
+        learning=opts["learning"],
+        dataset=opts["dataset"],
+        alpha=opts["alpha"],
+        attack=opts["attack"],
+        attackers=opts["attackers"] if opts["attack"] else 0,
+        aggregator=opts["aggregator"],
+        fba=not opts["no_fba"],
+        seed=opts["seed"],
+    )
+    if config.attackers > config.members:
+        raise click.BadParameter("cannot have more attackers than members", param_hint="--attackers")
+    err = Console(stderr=True)
+    with (
+        _services(opts["chain_url"], opts["store_url"]) as (chain_url, store_url),
+        Progress(console=err, transient=True) as progress,
+    ):
+        task = progress.add_task("rounds", total=config.rounds)
+        result = run_simulation(config, chain_url, store_url, on_round=lambda _: progress.advance(task))
+    accuracies = [r.global_accuracy for r in result.history]
+    title = f"{config.dataset}, {config.learning}, {config.attack or 'no attack'}"
+    plot = accuracy_plot(
+        opts["plot"], accuracies, [r.outcome for r in result.history], result.centralized_accuracy, title
+    )
+    if opts["as_json"]:
+        click.echo(json.dumps({**result.summary(), "plot": str(plot)}))
+    else:
+        Console().print(_table(result.history))
+        summary = result.summary()
+        click.echo(
+            f"accepted {summary['accepted']}, rejected {summary['rejected']}, head block {summary['head']}; "
+            f"final accuracy {summary['final_accuracy']:.3f} (centralized {summary['centralized_accuracy']:.3f}); "
+            f"attacks proposed {summary['attacks_proposed']}, accepted {summary['attacks_accepted']}; plot {plot}"
+        )
+    return result
+
+
+def _table(history: list[RoundRecord]) -> Table:
+    table = Table("round", "block", "general", "contributors", "votes", "outcome", "G accuracy")
+    for r in history:
+        contributors = ", ".join(f"m{i}" for i in r.contributors) or "-"
+        if r.attackers_in:
+            contributors += f" ({r.attackers_in} attacker)"
+        table.add_row(
+            str(r.round),
+            str(r.block or "-"),
+            r.general[:10],
+            contributors,
+            f"{r.accepts}✓ {r.rejects}✗",
+            r.outcome,
+            f"{r.global_accuracy:.3f}",
+        )
+    return table

@@ -1,0 +1,138 @@
+"""The protocol end to end on the in-process EVM and embedded store: members, general, validators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tclearn.chain.backends import connect
+from tclearn.chain.ledger import BlockState
+from tclearn.errors import ChainError
+from tclearn.fba.propose import ProposalPlan, build_candidate, propose
+from tclearn.fba.vote import Voter
+from tclearn.simulate import Simulation, SimulationConfig, run_simulation
+from tclearn.store.base import open_store
+from tclearn.store.cid import cid_v0
+
+
+def small(**overrides: object) -> SimulationConfig:
+    return SimulationConfig(**{"members": 4, "validators": 4, "rounds": 3, **overrides})
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Simulation:
+    return Simulation(small(), connect("inprocess:memory"), open_store("local", tmp_path))
+
+
+def test_honest_rounds_are_accepted_and_learn() -> None:
+    result = run_simulation(small(rounds=4))
+    assert result.accepted == 4 and result.rejected == 0
+    assert result.head == 5
+    assert result.final_accuracy > 0.85
+    assert result.history[-1].global_accuracy == result.final_accuracy
+    assert all(r.contributors for r in result.history)
+
+
+@pytest.mark.parametrize("attack", ["noise", "label-flip", "free-ride", "replay"])
+def test_attackers_never_reach_a_final_block(attack: str) -> None:
+    result = run_simulation(small(attack=attack, attackers=1))
+    assert result.attacks_proposed == 3
+    assert result.attacks_accepted == 0
+    assert result.accepted == 3, "the honest updates still make progress"
+
+
+def test_without_the_fba_poison_gets_in() -> None:
+    result = run_simulation(small(attack="noise", attackers=1, fba=False))
+    assert result.attacks_accepted == 3
+
+
+def test_a_general_that_skips_screening_is_outvoted(sim: Simulation) -> None:
+    ledger = sim.ctx.ledger
+    _, parent = sim.ctx.block_weights(1)
+    honest = [sim.submit(i, 1, parent, seed=i) for i in (1, 2, 3)]
+    sim.config = small(attack="noise", attackers=1)
+    poisoned = sim.submit(0, 1, parent, seed=9)
+    general = sim.coalition.general()
+    bad = build_candidate(sim.ctx, sim.evaluators[general.address], ProposalPlan(screen=False))
+    assert bad is not None and poisoned in bad.update_ids
+    block = propose(sim.ctx, general, bad)
+    for voter in sim.voters:
+        if ledger.block(block).state is BlockState.PENDING:
+            assert not voter.vote(block).accept
+    assert ledger.block(block).state is BlockState.REJECTED
+    assert ledger.cursor().head == 1
+
+    general = sim.coalition.general()
+    good = build_candidate(sim.ctx, sim.evaluators[general.address], sim.plan)
+    assert good is not None and good.update_ids == honest
+    assert good.excluded[poisoned] != "ok"
+    block = propose(sim.ctx, general, good)
+    for voter in sim.voters:
+        if ledger.block(block).state is BlockState.PENDING:
+            voter.vote(block)
+    assert ledger.cursor().head == block
+
+
+def test_stored_bytes_that_do_not_match_the_chain_are_voted_down(sim: Simulation, tmp_path: Path) -> None:
+    _, parent = sim.ctx.block_weights(1)
+    for i in range(4):
+        sim.submit(i, 1, parent, seed=i)
+    general = sim.coalition.general()
+    candidate = build_candidate(sim.ctx, sim.evaluators[general.address], sim.plan)
+    block = propose(sim.ctx, general, candidate)
+    stored = next(tmp_path.rglob(candidate.cid))
+    stored.write_bytes(stored.read_bytes()[:-4] + b"\x00\x00\x80\x7f")  # one weight becomes +inf
+    check = sim.voters[0].vote(block)
+    assert (check.accept, check.reason) == (False, "integrity")
+    assert cid_v0(stored.read_bytes()) != candidate.cid
+
+
+def test_a_validator_restarted_mid_vote_neither_double_votes_nor_loses_its_secret(
+    sim: Simulation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = sim.ctx.ledger
+    validator = sim.coalition.validators[0]
+    evaluator = sim.evaluators[validator.address]
+    state = tmp_path / "voter.json"
+
+    def play(round_seed: int) -> int:
+        _, parent = sim.ctx.block_weights(ledger.cursor().head)
+        for i in range(4):
+            sim.submit(i, ledger.cursor().head, parent, seed=round_seed + i)
+        general = sim.coalition.general()
+        return propose(sim.ctx, general, build_candidate(sim.ctx, sim.evaluators[general.address], sim.plan))
+
+    first = play(0)
+    voter = Voter(sim.ctx, validator, evaluator, state)
+
+    # Killed after the vote landed but before the daemon wrote it down.
+    def crash(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Voter, "_landed", crash)
+    with pytest.raises(KeyboardInterrupt):
+        voter.vote(first)
+    monkeypatch.undo()
+    restarted = Voter(sim.ctx, validator, evaluator, state)
+    assert restarted.state.voted == {str(first): True} and restarted.state.in_flight is None
+    assert restarted.pending_block() is None
+    for other in sim.voters[1:]:
+        if ledger.block(first).state is BlockState.PENDING:
+            other.vote(first)
+    assert ledger.cursor().head == first
+
+    # Killed before the vote was sent (the chain unreachable): the restarted daemon votes once,
+    # revealing the secret it committed in the first vote.
+    second = play(100)
+    failing = Voter(sim.ctx, validator, evaluator, state)
+    monkeypatch.setattr(type(ledger), "vote", lambda *a, **k: (_ for _ in ()).throw(ChainError("unreachable")))
+    with pytest.raises(ChainError):
+        failing.vote(second)
+    monkeypatch.undo()
+    again = Voter(sim.ctx, validator, evaluator, state)
+    assert again.pending_block() == second
+    again.vote(second)
+    assert ledger.has_voted(second, validator.address)
+    withheld = ledger.contract.events.RevealWithheld.get_logs(from_block=0)
+    assert not withheld, "the restarted validator revealed its committed secret"
