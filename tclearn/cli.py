@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -30,8 +30,11 @@ from tclearn.chain.ledger import MODES
 from tclearn.config import CoalitionConfig, Deployed, GenesisModel, Participant
 from tclearn.errors import ConfigError, TCLearnError
 from tclearn.status import coalition_status, render_status
+from tclearn.store.base import open_store
 from tclearn.store.cid import cid_digest
-from tclearn.store.local import LocalStore
+
+if TYPE_CHECKING:
+    from tclearn.node_setup import Node
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEV_FUNDING_WEI = 10 * 10**18
@@ -83,13 +86,23 @@ def main(ctx: click.Context, directory: Path) -> None:
 @click.option(
     "--chain", default="inprocess", show_default=True, help="inprocess, anvil (managed devnet) or an RPC URL."
 )
+@click.option("--store", default="local", show_default=True, help="local (embedded) or an IPFS RPC URL.")
 @click.option("--min-batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--proposal-timeout", type=click.IntRange(1), default=300, show_default=True, help="Seconds.")
 @click.option("--vote-timeout", type=click.IntRange(1), default=600, show_default=True, help="Seconds.")
 @click.option("--membership-timeout", type=click.IntRange(1), default=86_400, show_default=True, help="Seconds.")
-@click.option("--architecture", type=click.Choice(["cnn", "mlp"]), default="mlp", show_default=True)
-@click.option("--input-shape", default="30", show_default=True, help="Comma-separated, e.g. 1,28,28.")
-@click.option("--classes", type=click.IntRange(2), default=2, show_default=True)
+@click.option(
+    "--dataset",
+    type=click.Choice(["breast-cancer", "digits", "fashion-mnist", "none"]),
+    default="breast-cancer",
+    show_default=True,
+    help="Demonstration task: nodes without data files train and test on their shard of it. "
+    "'none' for a real coalition (then give --input-shape and --classes).",
+)
+@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None, help="Task split: Dirichlet α.")
+@click.option("--architecture", type=click.Choice(["cnn", "mlp"]), default=None, help="Default: by dataset.")
+@click.option("--input-shape", default="30", show_default=True, help="With --dataset none; e.g. 1,28,28.")
+@click.option("--classes", type=click.IntRange(2), default=2, show_default=True, help="With --dataset none.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the genesis model's weights.")
 @click.option("--scrypt-n", type=click.IntRange(2**10), default=DEFAULT_SCRYPT_N, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -107,15 +120,25 @@ def init(directory: Path, **opts: Any) -> None:
         input_shape = tuple(int(x) for x in opts["input_shape"].split(","))
     except ValueError as exc:
         raise ConfigError(f"--input-shape {opts['input_shape']!r} is not comma-separated integers") from exc
+    classes, task = opts["classes"], None
+    if opts["dataset"] != "none":
+        from tclearn.data.datasets import load_dataset
+
+        dataset = load_dataset(opts["dataset"])
+        input_shape, classes = dataset.input_shape, dataset.num_classes
+        task = {"dataset": opts["dataset"], "seed": opts["seed"], "alpha": opts["alpha"]}
+    architecture = opts["architecture"] or ("mlp" if len(input_shape) == 1 else "cnn")
 
     config = CoalitionConfig(
         name=opts["name"] or directory.name,
         mode=mode,
         chain=opts["chain"],
+        store=opts["store"],
         min_batch_size=opts["min_batch_size"],
         proposal_timeout=opts["proposal_timeout"],
         vote_timeout=opts["vote_timeout"],
         membership_timeout=opts["membership_timeout"],
+        task=task,
         directory=directory,
     )
     if not os.environ.get(PASSWORD_ENV):
@@ -139,10 +162,9 @@ def init(directory: Path, **opts: Any) -> None:
     from tclearn.model.architectures import ArchitectureSpec  # torch: imported only where needed
     from tclearn.model.genesis import make_genesis
 
-    spec = ArchitectureSpec(opts["architecture"], input_shape, opts["classes"])
-    genesis = make_genesis(spec, opts["seed"], LocalStore(directory / "store"))
+    spec = ArchitectureSpec(architecture, input_shape, classes)
+    genesis = make_genesis(spec, opts["seed"], open_store(config.store, directory))
     config.genesis = GenesisModel(
-        path=f"store/{genesis.weights_cid[-2:]}/{genesis.weights_cid}",
         sha256=genesis.weights_sha256.hex(),
         cid=genesis.weights_cid,
         metadata_cid=genesis.metadata_cid,
@@ -274,6 +296,173 @@ def simulate(**opts: Any) -> None:
     from tclearn.simulation_cli import run_from_cli
 
     run_from_cli(opts)
+
+
+# ---------------------------------------------------------------------------- nodes
+
+
+def _node(directory: Path, name: str) -> Node:
+    from tclearn.node_setup import open_node  # torch: imported only by the commands that need it
+
+    return open_node(directory, name)
+
+
+def _plan(learning: str, aggregator: str) -> Any:
+    from tclearn.fba.propose import ProposalPlan
+
+    return ProposalPlan(learning=learning, rule=aggregator)
+
+
+@main.group()
+def member() -> None:
+    """A member's commands: submit a training step, follow its fate."""
+
+
+@member.command(name="submit")
+@click.option("--as", "name", required=True, help="The member's participant name in the config.")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="CSV.")
+@click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) -> None:
+    """Train the head model on local data, store the result and register it on chain."""
+    from nodes.member import submit
+    from tclearn.model.train import TrainConfig
+    from tclearn.node_setup import member_data
+
+    node = _node(directory, name)
+    try:
+        x, y = member_data(node, data)
+        config = TrainConfig(opts["epochs"], opts["batch_size"], opts["learning_rate"])
+        done = submit(node, x, y, config, opts["seed"])
+    finally:
+        node.close()
+    result = {"update": done.update_id, "parent": done.parent, "cid": done.cid, "samples": done.samples}
+    emit(result, opts["as_json"], f"update {done.update_id} registered on block {done.parent} ({done.cid})")
+
+
+@member.command(name="status")
+@click.option("--as", "name", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def member_status(directory: Path, name: str, as_json: bool) -> None:
+    """What became of each update this member registered."""
+    from nodes.member import fates
+
+    node = _node(directory, name)
+    try:
+        rows = [f.as_dict() for f in fates(node)]
+    finally:
+        node.close()
+    lines = [f"update {r['update']} on block {r['parent']}: {r['state']} (block {r['block']})" for r in rows]
+    emit({"updates": rows}, as_json, "\n".join(lines) or "no updates yet")
+
+
+def _daemon_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--as", "name", required=True, help="The validator's participant name."),
+            click.option("--global-test", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+            click.option("--local-test", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+            click.option("--learning", type=click.Choice(["sequential", "fedavg"]), default="fedavg"),
+            click.option(
+                "--aggregator",
+                type=click.Choice(["mean", "median", "trimmed-mean", "krum", "multi-krum"]),
+                default="mean",
+            ),
+            click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds."),
+            click.option("--once", is_flag=True, help="One pass, then exit."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@main.group()
+def validator() -> None:
+    """The validator's vote daemon."""
+
+
+@validator.command(name="run")
+@_daemon_options
+@click.option("--no-general", is_flag=True, help="Never propose, even when drawn (run `general run` instead).")
+@click.pass_obj
+@readable_errors
+def validator_run(directory: Path, name: str, **opts: Any) -> None:
+    """Watch the chain, vote on every candidate (and propose when drawn). Ctrl-C stops it safely."""
+    import logging
+
+    from nodes.validator import run
+    from tclearn.node_setup import validator_evaluator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    node = _node(directory, name)
+    try:
+        evaluator = validator_evaluator(node, opts["global_test"], opts["local_test"])
+        plan = None if opts["no_general"] else _plan(opts["learning"], opts["aggregator"])
+        run(node, evaluator, directory / "state" / name / "voter.json", plan, opts["poll"], opts["once"])
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        node.close()
+
+
+@main.group()
+def general() -> None:
+    """The general's duty, as a process of its own."""
+
+
+@general.command(name="run")
+@_daemon_options
+@click.pass_obj
+@readable_errors
+def general_run(directory: Path, name: str, **opts: Any) -> None:
+    """Propose the round's candidate whenever this validator is drawn. Ctrl-C stops it."""
+    import logging
+
+    from nodes.general import run
+    from tclearn.node_setup import validator_evaluator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    node = _node(directory, name)
+    try:
+        evaluator = validator_evaluator(node, opts["global_test"], opts["local_test"])
+        run(node, evaluator, _plan(opts["learning"], opts["aggregator"]), opts["poll"], opts["once"])
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        node.close()
+
+
+@main.group()
+def model() -> None:
+    """Models of the ledger."""
+
+
+@model.command(name="pull")
+@click.option("--block", "block_id", type=click.IntRange(1), default=None, help="Default: the head.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--as", "name", default="operator", show_default=True, help="Whose key opens the coalition.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def model_pull(directory: Path, block_id: int | None, out: Path, name: str, as_json: bool) -> None:
+    """Fetch a block's model, verified against the chain and validated, into a safetensors file."""
+    node = _node(directory, name)
+    try:
+        block_id = block_id or node.ctx.ledger.cursor().head
+        state = node.ctx.ledger.block(block_id).state
+        data, _ = node.ctx.block_weights(block_id)
+    finally:
+        node.close()
+    out.write_bytes(data)
+    info = {"block": block_id, "state": state.name.lower(), "bytes": len(data), "out": str(out)}
+    emit(info, as_json, f"block {block_id} ({info['state']}) written to {out}, {len(data)} bytes")
 
 
 # ---------------------------------------------------------------------------- status

@@ -48,10 +48,9 @@ class Deployed:
 
 @dataclass
 class GenesisModel:
-    """The model the lineage starts from, as stored: file, SHA-256, IPFS CID, and the CID of the
+    """The model the lineage starts from, as stored: SHA-256, IPFS CID, and the CID of the
     metadata that names its architecture."""
 
-    path: str
     sha256: str
     cid: str
     metadata_cid: str
@@ -74,6 +73,9 @@ class CoalitionConfig:
     password_file: str | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
     genesis: GenesisModel | None = None
+    # Demonstration task on a packaged dataset: {"dataset", "seed", "alpha"}; each node derives
+    # its own shard from it. Real sites pass their own data files instead.
+    task: dict[str, Any] | None = None
     ledger: Deployed | None = None
     directory: Path = field(default=Path("."), repr=False, compare=False)
 

@@ -278,6 +278,10 @@ class Ledger:
         self._update_records.update((r.id, r) for r in records)
         return records
 
+    def registered_updates(self) -> list[UpdateRecord]:
+        """Every registered update, oldest first."""
+        return [_update_record(log["args"]) for log in self._logs("UpdateRegistered")]
+
     def update_record(self, update_id: int) -> UpdateRecord:
         if update_id not in self._update_records:
             logs = self._logs("UpdateRegistered", id=update_id)

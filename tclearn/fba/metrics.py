@@ -23,6 +23,7 @@ REASONS = (
     "architecture",
     "replay",
     "free-ride",
+    "outlier",
 )
 
 

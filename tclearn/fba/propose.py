@@ -16,7 +16,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from tclearn.fba.context import CoalitionContext
-from tclearn.fba.validate import Evaluator, check_update, combine
+from tclearn.fba.validate import Evaluator, check_update, combine, parent_view
 from tclearn.model.weights import sha256
 from tclearn.store.cid import cid_digest
 
@@ -57,12 +57,10 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalP
     updates = ledger.updates_on(head)
     if not updates:
         return None
-    _, parent_state = ctx.block_weights(head)
-    parent_evals = evaluator.evaluate(parent_state)
-    lineage = ctx.lineage_hashes(head)
+    parent = parent_view(ctx, evaluator, head)
     passing, excluded, scores = [], {}, {}
     for update in updates:
-        check, state = check_update(ctx, evaluator, update, parent_state, parent_evals, lineage)
+        check, state = check_update(ctx, evaluator, update, parent)
         if plan.screen and not check.accept:
             excluded[update.id] = check.reason
         elif state is not None:

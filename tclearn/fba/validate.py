@@ -2,8 +2,9 @@
 
 Integrity: the stored bytes hash to what the chain committed, the file is a well-formed model of
 the coalition's architecture, the parent is the head, the model is not a resubmitted ancestor
-(replay), an update is not its parent unchanged (free-ride), and a candidate is exactly the
-aggregate its metadata declares of the updates it lists. Viability: on the global test set G and
+(replay), an update is not its parent unchanged (free-ride) nor a step several times larger than
+its peers' (outlier: scaled or sign-flipped updates), and a candidate is exactly the aggregate
+its metadata declares of the updates it lists. Viability: on the global test set G and
 on this validator's local test set L, the candidate does not degrade its parent beyond the
 coalition's tolerance (`tclearn.fba.policy`). Each update inside a candidate is also judged on
 its own, so one poisoned update cannot hide inside an aggregate.
@@ -29,6 +30,7 @@ from tclearn.model.validate import ModelRejected
 from tclearn.store.base import StoreError
 
 FREE_RIDE_RELATIVE_CHANGE = 1e-6
+OUTLIER_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -77,26 +79,63 @@ def combine(family: ModelFamily, metadata: dict, states: Sequence[State], sample
     return family.from_arrays(combined)
 
 
+@dataclass
+class ParentView:
+    """What judging updates against one parent block needs, computed once per parent.
+
+    `typical_step` is the median step size (L2 distance to the parent) of the updates registered
+    on that parent, or, with fewer than three of them, of the last accepted steps of the lineage:
+    an update whose step is several times the typical one (a scaled or sign-flipped update) is
+    an outlier, however harmless it looks on the test sets.
+    """
+
+    block_id: int
+    state: State
+    evals: tuple[Evaluation, Evaluation]
+    lineage: frozenset[bytes]
+    typical_step: float | None
+    loaded: dict[int, State | str]
+
+
+def parent_view(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) -> ParentView:
+    _, state = ctx.block_weights(block_id)
+    loaded: dict[int, State | str] = {}
+    for update in ctx.ledger.updates_on(block_id):
+        try:
+            loaded[update.id] = ctx.update_weights(update)
+        except ModelRejected:
+            loaded[update.id] = "architecture"
+        except StoreError:
+            loaded[update.id] = "integrity"
+    steps = [step_size(state, s) for s in loaded.values() if not isinstance(s, str)]
+    if len(steps) < 3:
+        steps = _lineage_steps(ctx, block_id)
+    typical = float(np.median(steps)) if len(steps) >= 2 else None
+    return ParentView(block_id, state, evaluator.evaluate(state), ctx.lineage_hashes(block_id), typical, loaded)
+
+
 def check_update(
-    ctx: CoalitionContext,
-    evaluator: Evaluator,
-    update: UpdateRecord,
-    parent_state: State,
-    parent_evals: tuple[Evaluation, Evaluation],
-    lineage: frozenset[bytes],
+    ctx: CoalitionContext, evaluator: Evaluator, update: UpdateRecord, parent: ParentView
 ) -> tuple[Check, State | None]:
     """One registered update judged on its own against its parent."""
-    if update.weights_hash in lineage:
+    if update.weights_hash in parent.lineage:
         return evaluator.refusal("replay"), None
-    try:
-        state = ctx.update_weights(update)
-    except ModelRejected:
-        return evaluator.refusal("architecture"), None
-    except StoreError:
-        return evaluator.refusal("integrity"), None
-    if _relative_change(parent_state, state) < FREE_RIDE_RELATIVE_CHANGE:
+    state = parent.loaded.get(update.id)
+    if state is None:
+        try:
+            state = ctx.update_weights(update)
+        except ModelRejected:
+            state = "architecture"
+        except StoreError:
+            state = "integrity"
+    if isinstance(state, str):
+        return evaluator.refusal(state), None
+    step = step_size(parent.state, state)
+    if step < FREE_RIDE_RELATIVE_CHANGE * _norm(parent.state):
         return evaluator.refusal("free-ride"), state
-    return evaluator.viability(parent_evals, state), state
+    if parent.typical_step is not None and step > OUTLIER_FACTOR * parent.typical_step:
+        return evaluator.refusal("outlier"), state
+    return evaluator.viability(parent.evals, state), state
 
 
 def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) -> Check:
@@ -108,19 +147,17 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) 
     try:
         data, candidate = ctx.block_weights(block_id)
         metadata = ctx.get_json(record.metadata_hash)
-        _, parent_state = ctx.block_weights(record.parent)
     except ModelRejected:
         return evaluator.refusal("architecture")
     except (StoreError, ValueError, KeyError):
         return evaluator.refusal("integrity")
-    lineage = ctx.lineage_hashes(record.parent)
-    if record.model_hash in lineage:
+    parent = parent_view(ctx, evaluator, record.parent)
+    if record.model_hash in parent.lineage:
         return evaluator.refusal("replay")
-    parent_evals = evaluator.evaluate(parent_state)
     states, samples = [], []
     for update_id in record.update_ids:
         update = ledger.update_record(update_id)
-        check, state = check_update(ctx, evaluator, update, parent_state, parent_evals, lineage)
+        check, state = check_update(ctx, evaluator, update, parent)
         if not check.accept or state is None:
             return check
         states.append(state)
@@ -131,13 +168,26 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) 
         return evaluator.refusal("integrity")
     if hashlib.sha256(expected).digest() != hashlib.sha256(data).digest():
         return evaluator.refusal("integrity")
-    return evaluator.viability(parent_evals, candidate)
+    return evaluator.viability(parent.evals, candidate)
 
 
-def _relative_change(parent: State, state: State) -> float:
-    delta = sum(float(torch.sum((state[k].double() - parent[k].double()) ** 2)) for k in parent)
-    norm = sum(float(torch.sum(parent[k].double() ** 2)) for k in parent)
-    return float(np.sqrt(delta / max(norm, 1e-12)))
+def step_size(parent: State, state: State) -> float:
+    """L2 distance between two models' weights."""
+    return float(np.sqrt(sum(float(torch.sum((state[k].double() - parent[k].double()) ** 2)) for k in parent)))
+
+
+def _norm(state: State) -> float:
+    return float(np.sqrt(sum(float(torch.sum(t.double() ** 2)) for t in state.values())))
+
+
+def _lineage_steps(ctx: CoalitionContext, block_id: int, depth: int = 5) -> list[float]:
+    """Step sizes of the last accepted blocks (each against its parent)."""
+    steps = []
+    for block in ctx.ledger.lineage(block_id)[:depth]:
+        parent = ctx.ledger.block(block).parent
+        if parent:
+            steps.append(step_size(ctx.block_weights(parent)[1], ctx.block_weights(block)[1]))
+    return steps
 
 
 def _metrics(g: Evaluation, local: Evaluation, reason: str) -> VoteMetrics:

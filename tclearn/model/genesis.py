@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from tclearn.model.architectures import ArchitectureSpec, build
 from tclearn.model.weights import serialize, sha256
-from tclearn.store.local import LocalStore
+from tclearn.store.base import ContentStore
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ def genesis_metadata(spec: ArchitectureSpec, seed: int) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def make_genesis(spec: ArchitectureSpec, seed: int, store: LocalStore) -> GenesisArtifacts:
+def make_genesis(spec: ArchitectureSpec, seed: int, store: ContentStore) -> GenesisArtifacts:
     """Builds the initial model of `spec` and stores its weights and metadata."""
     weights = serialize(build(spec, seed))
     metadata = genesis_metadata(spec, seed)

@@ -1,0 +1,1 @@
+"""Runnable TCLearn processes: thin loops over the library, one per role."""

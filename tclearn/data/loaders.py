@@ -1,0 +1,48 @@
+"""A hospital's own data: a CSV file of features with the label in the last column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tclearn.data.datasets import DataError, Dataset
+
+
+def load_csv(path: Path, input_shape: tuple[int, ...], num_classes: int | None = None) -> Dataset:
+    """Rows of numeric features and an integer label (last column); a header line is skipped."""
+    try:
+        table = np.genfromtxt(path, delimiter=",", dtype=np.float64, skip_header=_has_header(path))
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    table = np.atleast_2d(table)
+    features = int(np.prod(input_shape))
+    if table.shape[1] != features + 1:
+        raise DataError(f"{path}: {table.shape[1]} columns, expected {features} features and a label")
+    if not np.isfinite(table).all():
+        raise DataError(f"{path}: empty or non-numeric cells")
+    labels = table[:, -1]
+    if not np.all(labels == np.round(labels)) or labels.min() < 0:
+        raise DataError(f"{path}: labels (last column) must be non-negative integers")
+    x = table[:, :-1].astype(np.float32).reshape((len(table), *input_shape))
+    y = labels.astype(np.int64)
+    return Dataset(path.stem, x, y, num_classes or int(y.max()) + 1)
+
+
+def save_csv(path: Path, dataset: Dataset) -> None:
+    """Writes a dataset in the layout `load_csv` reads (for exports and tests)."""
+    flat = dataset.x.reshape(len(dataset), -1)
+    np.savetxt(path, np.column_stack([flat, dataset.y]), delimiter=",", fmt="%.8g")
+
+
+def _has_header(path: Path) -> int:
+    try:
+        with path.open() as handle:
+            first = handle.readline()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    try:
+        [float(cell) for cell in first.strip().split(",")]
+    except ValueError:
+        return 1
+    return 0

@@ -1,0 +1,104 @@
+"""Everything a node process loads from its coalition directory: context, account, test sets.
+
+A node is one participant of one coalition directory (`--as NAME`). Its data comes either from
+its own files (a hospital's CSV) or, for demonstrations, from its shard of the packaged dataset
+named in the config's `task` (the same split `tclearn simulate` makes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from eth_account.signers.local import LocalAccount
+
+from tclearn.chain.backends import Chain
+from tclearn.config import CoalitionConfig
+from tclearn.data.datasets import Dataset, load_dataset
+from tclearn.data.loaders import load_csv
+from tclearn.data.splits import CoalitionSplit, split_coalition
+from tclearn.errors import ConfigError
+from tclearn.fba.context import CoalitionContext
+from tclearn.fba.policy import Tolerance
+from tclearn.fba.validate import Evaluator
+from tclearn.model.architectures import ArchitectureSpec
+from tclearn.model.family import ModelFamily
+from tclearn.store.base import open_store
+
+
+@dataclass
+class Node:
+    config: CoalitionConfig
+    chain: Chain
+    ctx: CoalitionContext
+    name: str
+    account: LocalAccount
+
+    def close(self) -> None:
+        self.chain.close()
+
+
+def open_node(directory: Path, name: str) -> Node:
+    """Connects participant `name` of the coalition in `directory` to its chain and store."""
+    config = CoalitionConfig.load(directory)
+    if config.genesis is None:
+        raise ConfigError("the config has no genesis model")
+    account = config.unlock(name)
+    chain = config.connect()
+    try:
+        ledger = config.ledger_on(chain)
+        family = ModelFamily(ArchitectureSpec(**_spec_fields(config.genesis.architecture)))
+        ctx = CoalitionContext(ledger, open_store(config.store, directory), family)
+    except Exception:
+        chain.close()
+        raise
+    return Node(config, chain, ctx, name, account)
+
+
+def member_data(node: Node, csv: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """A member's training data: its CSV, or its shard of the demonstration task."""
+    if csv is not None:
+        data = load_csv(csv, node.ctx.family.spec.input_shape)
+        return data.x, data.y
+    dataset, split = _task_split(node.config)
+    index = _role_index(node, "member")
+    shard = split.members[index]
+    return dataset.x[shard], dataset.y[shard]
+
+
+def validator_evaluator(node: Node, global_csv: Path | None, local_csv: Path | None) -> Evaluator:
+    """A validator's test sets: G and its own L, from CSVs or from the demonstration task."""
+    shape = node.ctx.family.spec.input_shape
+    if global_csv is not None and local_csv is not None:
+        g, local = load_csv(global_csv, shape), load_csv(local_csv, shape)
+        return Evaluator(node.ctx.family, g.x, g.y, local.x, local.y, Tolerance())
+    if (global_csv is None) != (local_csv is None):
+        raise ConfigError("give both --global-test and --local-test, or neither")
+    dataset, split = _task_split(node.config)
+    index = _role_index(node, "validator")
+    g, local = split.global_test, split.local_tests[index]
+    return Evaluator(node.ctx.family, dataset.x[g], dataset.y[g], dataset.x[local], dataset.y[local], Tolerance())
+
+
+def _task_split(config: CoalitionConfig) -> tuple[Dataset, CoalitionSplit]:
+    task = config.task
+    if not task:
+        raise ConfigError("no data given and the coalition has no demonstration task: pass --data / test CSVs")
+    dataset = load_dataset(task["dataset"])
+    members = sum("member" in p.roles for p in config.participants.values())
+    validators = sum("validator" in p.roles for p in config.participants.values())
+    return dataset, split_coalition(dataset, members, validators, task.get("seed", 0), alpha=task.get("alpha"))
+
+
+def _role_index(node: Node, role: str) -> int:
+    holders = [name for name, p in node.config.participants.items() if role in p.roles]
+    if node.name not in holders:
+        raise ConfigError(f"{node.name} is not a {role} of {node.config.name}")
+    return holders.index(node.name)
+
+
+def _spec_fields(architecture: dict[str, object]) -> dict[str, object]:
+    fields = dict(architecture)
+    fields["input_shape"] = tuple(fields["input_shape"])  # type: ignore[arg-type]
+    return fields

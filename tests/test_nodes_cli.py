@@ -1,0 +1,68 @@
+"""A coalition run through the node commands, as separate sites would: members submit, validator
+daemons (one pass each) propose and vote, the member follows its update, anyone pulls the head."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from safetensors.torch import load
+
+from tclearn.cli import main
+
+
+def run(directory: Path, *args: str) -> dict:
+    result = CliRunner().invoke(main, ["--dir", str(directory), *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout) if "--json" in args else {}
+
+
+def passes(directory: Path) -> None:
+    """Two passes of every validator daemon: whoever is drawn proposes, then all vote."""
+    for _ in range(2):
+        for i in range(1, 5):
+            run(directory, "validator", "run", "--as", f"validator-{i}", "--once")
+
+
+@pytest.fixture
+def coalition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("TCLEARN_PASSWORD", raising=False)
+    run(tmp_path, "init", "--members", "3", "--validators", "4", "--scrypt-n", "1024")
+    run(tmp_path, "deploy")
+    return tmp_path
+
+
+def test_members_and_validator_daemons_extend_the_head(coalition: Path, tmp_path: Path) -> None:
+    updates = [run(coalition, "member", "submit", "--as", f"member-{i}", "--json")["update"] for i in (1, 2, 3)]
+    assert updates == [1, 2, 3]
+    assert run(coalition, "member", "status", "--as", "member-1", "--json")["updates"][0]["state"] == "waiting"
+    passes(coalition)
+    status = run(coalition, "status", "--json")
+    assert status["head"]["id"] == 2 and status["candidate"] is None
+    fate = run(coalition, "member", "status", "--as", "member-2", "--json")["updates"][0]
+    assert fate == {"update": 2, "parent": 1, "block": 2, "state": "final"}
+
+    out = tmp_path / "head.safetensors"
+    pulled = run(coalition, "model", "pull", "--out", str(out), "--json")
+    assert pulled["block"] == 2 and pulled["state"] == "final"
+    assert status["head"]["model_hash"] == "0x" + __import__("hashlib").sha256(out.read_bytes()).hexdigest()
+    assert set(load(out.read_bytes())) == {"1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"}
+
+
+def test_a_restarted_validator_does_not_vote_twice(coalition: Path) -> None:
+    for i in (1, 2, 3):
+        run(coalition, "member", "submit", "--as", f"member-{i}")
+    passes(coalition)
+    state = json.loads((coalition / "state" / "validator-1" / "voter.json").read_text())
+    again = CliRunner().invoke(main, ["--dir", str(coalition), "validator", "run", "--as", "validator-1", "--once"])
+    assert again.exit_code == 0 and "voted" not in again.output
+    assert json.loads((coalition / "state" / "validator-1" / "voter.json").read_text()) == state
+
+
+def test_node_errors_are_one_line(coalition: Path) -> None:
+    result = CliRunner().invoke(main, ["--dir", str(coalition), "member", "submit", "--as", "validator-1"])
+    assert result.exit_code == 1 and "is not a member" in result.stderr
+    result = CliRunner().invoke(main, ["--dir", str(coalition), "member", "submit", "--as", "nobody"])
+    assert result.exit_code == 1 and "no participant 'nobody'" in result.stderr

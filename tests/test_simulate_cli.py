@@ -1,0 +1,60 @@
+"""`tclearn simulate`: its --json shape, its plot, and the same run on anvil and a real IPFS node."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tclearn.cli import main
+
+KEYS = {
+    "rounds",
+    "accepted",
+    "rejected",
+    "head",
+    "final_accuracy",
+    "centralized_accuracy",
+    "attacks_proposed",
+    "attacks_accepted",
+}
+
+
+def simulate(tmp_path: Path, *args: str) -> dict:
+    plot = tmp_path / "accuracy.png"
+    result = CliRunner().invoke(
+        main,
+        ["simulate", "--members", "4", "--rounds", "3", "--plot", str(plot), "--json", *args],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary.keys() >= KEYS
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    return summary
+
+
+def test_simulate_json_on_the_embedded_default(tmp_path: Path) -> None:
+    summary = simulate(tmp_path, "--attack", "noise", "--attackers", "1")
+    assert summary["rounds"] == 3 and summary["accepted"] == 3
+    assert summary["attacks_proposed"] == 3 and summary["attacks_accepted"] == 0
+    assert summary["head"] == "4"
+
+
+def test_simulate_table_for_people(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["simulate", "--rounds", "2", "--plot", str(tmp_path / "p.png")])
+    assert result.exit_code == 0
+    assert "G accuracy" in result.stdout and "final accuracy" in result.stdout
+
+
+def test_bad_flags_are_one_line_errors(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["simulate", "--attack", "noise", "--attackers", "9", "--members", "4"])
+    assert result.exit_code != 0 and "more attackers than members" in result.output
+
+
+@pytest.mark.anvil
+@pytest.mark.ipfs
+def test_the_same_run_on_anvil_and_a_real_ipfs_node(tmp_path: Path) -> None:
+    summary = simulate(tmp_path, "--chain", "anvil", "--store", "ipfs", "--attack", "label-flip", "--attackers", "1")
+    assert summary["accepted"] == 3 and summary["attacks_accepted"] == 0
