@@ -320,7 +320,12 @@ def member() -> None:
 
 @member.command(name="submit")
 @click.option("--as", "name", required=True, help="The member's participant name in the config.")
-@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="CSV.")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="CSV file or image folder (class sub-folders).",
+)
 @click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
@@ -367,8 +372,8 @@ def _daemon_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
             click.option("--as", "name", required=True, help="The validator's participant name."),
-            click.option("--global-test", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
-            click.option("--local-test", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+            click.option("--global-test", type=click.Path(exists=True, path_type=Path), help="CSV or image folder."),
+            click.option("--local-test", type=click.Path(exists=True, path_type=Path), help="CSV or image folder."),
             click.option("--learning", type=click.Choice(["sequential", "fedavg"]), default="fedavg"),
             click.option(
                 "--aggregator",

@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from tclearn.chain.backends import Chain
 from tclearn.config import CoalitionConfig
 from tclearn.data.datasets import Dataset, load_dataset
-from tclearn.data.loaders import load_csv
+from tclearn.data.loaders import load_local_data
 from tclearn.data.splits import CoalitionSplit, split_coalition
 from tclearn.errors import ConfigError
 from tclearn.fba.context import CoalitionContext
@@ -56,24 +56,25 @@ def open_node(directory: Path, name: str) -> Node:
     return Node(config, chain, ctx, name, account)
 
 
-def member_data(node: Node, csv: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """A member's training data: its CSV, or its shard of the demonstration task."""
-    if csv is not None:
-        data = load_csv(csv, node.ctx.family.spec.input_shape)
-        return data.x, data.y
+def member_data(node: Node, data: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """A member's training data: its CSV or image folder, or its shard of the demonstration task."""
+    if data is not None:
+        local = load_local_data(data, node.ctx.family.spec.input_shape)
+        return local.x, local.y
     dataset, split = _task_split(node.config)
     index = _role_index(node, "member")
     shard = split.members[index]
     return dataset.x[shard], dataset.y[shard]
 
 
-def validator_evaluator(node: Node, global_csv: Path | None, local_csv: Path | None) -> Evaluator:
-    """A validator's test sets: G and its own L, from CSVs or from the demonstration task."""
+def validator_evaluator(node: Node, global_path: Path | None, local_path: Path | None) -> Evaluator:
+    """A validator's test sets: G and its own L, from files (CSV or image folders) or from the
+    demonstration task."""
     shape = node.ctx.family.spec.input_shape
-    if global_csv is not None and local_csv is not None:
-        g, local = load_csv(global_csv, shape), load_csv(local_csv, shape)
+    if global_path is not None and local_path is not None:
+        g, local = load_local_data(global_path, shape), load_local_data(local_path, shape)
         return Evaluator(node.ctx.family, g.x, g.y, local.x, local.y, Tolerance())
-    if (global_csv is None) != (local_csv is None):
+    if (global_path is None) != (local_path is None):
         raise ConfigError("give both --global-test and --local-test, or neither")
     dataset, split = _task_split(node.config)
     index = _role_index(node, "validator")

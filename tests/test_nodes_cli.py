@@ -66,3 +66,37 @@ def test_node_errors_are_one_line(coalition: Path) -> None:
     assert result.exit_code == 1 and "is not a member" in result.stderr
     result = CliRunner().invoke(main, ["--dir", str(coalition), "member", "submit", "--as", "nobody"])
     assert result.exit_code == 1 and "no participant 'nobody'" in result.stderr
+
+
+def test_sites_bring_their_own_csv_files(coalition: Path, tmp_path: Path) -> None:
+    from tclearn.data.datasets import load_dataset
+    from tclearn.data.loaders import save_csv
+
+    data = load_dataset("breast-cancer")
+    files = {}
+    for name, rows in {"site": slice(0, 200), "global": slice(400, 500), "local": slice(500, 569)}.items():
+        files[name] = tmp_path / f"{name}.csv"
+        save_csv(files[name], data.subset(range(569)[rows]))
+    update = run(coalition, "member", "submit", "--as", "member-1", "--data", str(files["site"]), "--json")
+    assert update["samples"] == 200
+    for _ in range(2):
+        for i in range(1, 5):
+            run(
+                coalition,
+                "validator",
+                "run",
+                "--as",
+                f"validator-{i}",
+                "--once",
+                "--global-test",
+                str(files["global"]),
+                "--local-test",
+                str(files["local"]),
+            )
+    assert run(coalition, "status", "--json")["head"]["id"] == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,3\n")
+    result = CliRunner().invoke(
+        main, ["--dir", str(coalition), "member", "submit", "--as", "member-2", "--data", str(bad)]
+    )
+    assert result.exit_code == 1 and "expected 30 features" in result.stderr

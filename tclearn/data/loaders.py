@@ -1,4 +1,5 @@
-"""A hospital's own data: a CSV file of features with the label in the last column."""
+"""A hospital's own data: a CSV file of features with the label in the last column, or a folder
+of images (PNG/JPEG/DICOM) with one sub-folder per class (`tclearn.data.images`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from tclearn.data.datasets import DataError, Dataset
+
+
+def load_local_data(path: Path, input_shape: tuple[int, ...]) -> Dataset:
+    """A CSV file, or an image folder, as the coalition's input shape."""
+    if path.is_dir():
+        from tclearn.data.images import load_image_folder
+
+        return load_image_folder(path, input_shape).dataset
+    return load_csv(path, input_shape)
 
 
 def load_csv(path: Path, input_shape: tuple[int, ...], num_classes: int | None = None) -> Dataset:

@@ -24,6 +24,7 @@ REASONS = (
     "replay",
     "free-ride",
     "outlier",
+    "harmful-update",
 )
 
 

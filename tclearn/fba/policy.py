@@ -5,11 +5,12 @@ the samples the candidate gets wrong that the parent got right (`lost`) against 
 (`gained`). A candidate is refused on a test set when its net loss of correct answers is both
 larger than the tolerance and statistically real (a one-sided sign test: `lost − gained` above
 `z·√(lost + gained)`), or when its mean loss rises significantly beyond the loss tolerance.
-Pairing makes the rule sharp on a large G and lenient on a small L, where noise dominates.
 
-Non-IID data is the normal case: a validator whose L holds few classes judges L by the classes
-it holds (balanced per class), and only a significant degradation there vetoes a step; an
-honest step that helps the classes it lacks does not lose it answers it had.
+G is shared and representative: it is judged sample by sample. Non-IID data is the normal case
+for L: a validator whose L holds few classes judges L per class (each class present weighs the
+same), and L speaks for what G cannot see, so an L degradation vetoes a step only beyond what
+the step gains on G. An honest step that helps the classes a validator lacks gains on G what it
+costs on that validator's L and passes; a harmful step loses on L without gaining on G and fails.
 """
 
 from __future__ import annotations
@@ -36,17 +37,33 @@ class Verdict:
     reason: str  # "ok", or which test set and measure refused it
 
 
-def degradation(parent: Evaluation, candidate: Evaluation, tolerance: Tolerance) -> str | None:
-    """Why `candidate` is significantly worse than `parent` on this set, or None."""
-    weights = _class_balanced_weights(parent.labels)
+def net_gain(parent: Evaluation, candidate: Evaluation, balanced: bool = False) -> float:
+    """Share of (class-weighted) answers the candidate gains over the parent; negative: lost."""
+    weights = _class_balanced_weights(parent.labels) if balanced else np.ones(parent.samples)
+    gained = float(np.sum(weights * (~parent.correct & candidate.correct)))
+    lost = float(np.sum(weights * (parent.correct & ~candidate.correct)))
+    return (gained - lost) / float(np.sum(weights))
+
+
+def degradation(
+    parent: Evaluation,
+    candidate: Evaluation,
+    tolerance: Tolerance,
+    balanced: bool = False,
+    allowance: float = 0.0,
+) -> str | None:
+    """Why `candidate` is significantly worse than `parent` on this set, or None.
+
+    `allowance` widens both tolerances (as a share of answers, and relatively for the loss).
+    """
+    weights = _class_balanced_weights(parent.labels) if balanced else np.ones(parent.samples)
     lost = float(np.sum(weights * (parent.correct & ~candidate.correct)))
     gained = float(np.sum(weights * (~parent.correct & candidate.correct)))
     net = lost - gained
-    effective_n = float(np.sum(weights))
-    if net > tolerance.accuracy * effective_n and net > tolerance.z * np.sqrt(lost + gained):
+    if net > (tolerance.accuracy + allowance) * float(np.sum(weights)) and net > tolerance.z * np.sqrt(lost + gained):
         return "accuracy"
     rise = candidate.losses - parent.losses
-    allowed = tolerance.loss * max(parent.loss, 1e-6)
+    allowed = (tolerance.loss + allowance) * max(parent.loss, 1e-6)
     noise = tolerance.z * float(np.std(rise)) / np.sqrt(len(rise)) if len(rise) > 1 else 0.0
     if float(np.mean(rise)) > allowed + noise:
         return "loss"
@@ -60,14 +77,14 @@ def judge(
     candidate_local: Evaluation,
     tolerance: Tolerance,
 ) -> Verdict:
-    """Accept unless the candidate degrades the parent on G or on this validator's L."""
-    for name, parent, candidate in (
-        ("global", parent_global, candidate_global),
-        ("local", parent_local, candidate_local),
-    ):
-        why = degradation(parent, candidate, tolerance)
-        if why is not None:
-            return Verdict(False, f"{name}-{why}")
+    """Accept unless the candidate degrades the parent on G, or on L beyond what it gains on G."""
+    why = degradation(parent_global, candidate_global, tolerance)
+    if why is not None:
+        return Verdict(False, f"global-{why}")
+    gain = max(0.0, net_gain(parent_global, candidate_global))
+    why = degradation(parent_local, candidate_local, tolerance, balanced=True, allowance=gain)
+    if why is not None:
+        return Verdict(False, f"local-{why}")
     return Verdict(True, "ok")
 
 

@@ -1,10 +1,11 @@
 """The general's step: build the round's candidate from the registered updates and propose it.
 
-The general screens every update trained on the head with the same check validators apply
-(`check_update`), keeps those that pass, and proposes one (sequential learning: the oldest
-passing update) or their aggregate (federated averaging, with the coalition's rule). It never
-proposes again a set of updates the coalition already rejected on this parent: after a
-rejection, the update that scored worst on its own test sets is left out, so one bad update
+The general screens every update trained on the head with the checks validators apply: the
+integrity of each (`check_update`) and, in federated averaging, each one's contribution to the
+aggregate (leave-one-out on G, `harmful_updates`), dropping the harmful ones until none is
+left. It proposes one update (sequential learning: the oldest that passes) or the aggregate of
+those that pass, with the coalition's rule. It never proposes again a set of updates the
+coalition already refused on this parent (it drops the newest of them), so one bad update
 cannot stall the coalition.
 """
 
@@ -15,8 +16,10 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
+from tclearn.chain.ledger import UpdateRecord
 from tclearn.fba.context import CoalitionContext
-from tclearn.fba.validate import Evaluator, check_update, combine, parent_view
+from tclearn.fba.validate import Evaluator, ParentView, check_update, combine, harmful_updates, parent_view
+from tclearn.model.family import State
 from tclearn.model.weights import sha256
 from tclearn.store.cid import cid_digest
 
@@ -58,21 +61,21 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalP
     if not updates:
         return None
     parent = parent_view(ctx, evaluator, head)
-    passing, excluded, scores = [], {}, {}
+    passing, excluded = [], {}
     for update in updates:
-        check, state = check_update(ctx, evaluator, update, parent)
-        if plan.screen and not check.accept:
-            excluded[update.id] = check.reason
-        elif state is not None:
+        why, state = check_update(ctx, update, parent)
+        if state is not None and (why is None or not plan.screen):
             passing.append((update, state))
-            scores[update.id] = check.metrics.global_accuracy
+        else:
+            excluded[update.id] = why or "integrity"
     rejected_sets = _rejected_update_sets(ctx, head)
     if plan.learning == "sequential":
         passing = [p for p in passing if (p[0].id,) not in rejected_sets][:1]
-    while passing and tuple(u.id for u, _ in passing) in rejected_sets:
-        worst = min(passing, key=lambda p: scores[p[0].id])
-        excluded[worst[0].id] = "in-rejected-candidate"
-        passing.remove(worst)
+    elif plan.screen:
+        passing = _prune_harmful(ctx, evaluator, plan, parent, passing, excluded)
+    if passing and tuple(u.id for u, _ in passing) in rejected_sets:
+        dropped = passing.pop()  # the newest: the coalition already refused exactly this set
+        excluded[dropped[0].id] = "in-rejected-candidate"
     if not passing:
         return None
     ids = [u.id for u, _ in passing]
@@ -81,6 +84,33 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalP
     data = ctx.family.dump(state)
     cid = ctx.store.put(data)
     return Candidate(head, ids, sha256(data), cid, ctx.put_json(metadata), excluded)
+
+
+def _prune_harmful(
+    ctx: CoalitionContext,
+    evaluator: Evaluator,
+    plan: ProposalPlan,
+    parent: ParentView,
+    passing: list[tuple[UpdateRecord, State]],
+    excluded: dict[int, str],
+) -> list[tuple[UpdateRecord, State]]:
+    """Drops, round after round, the updates whose leave-one-out shows them harmful."""
+    while len(passing) > 1:
+        metadata = plan.metadata([u.id for u, _ in passing], {})
+        harmful = harmful_updates(
+            evaluator,
+            ctx.family,
+            metadata,
+            parent,
+            [u.id for u, _ in passing],
+            [s for _, s in passing],
+            [u.samples for u, _ in passing],
+        )
+        if not harmful:
+            break
+        excluded.update(harmful)
+        passing = [p for p in passing if p[0].id not in harmful]
+    return passing
 
 
 def propose(ctx: CoalitionContext, general: LocalAccount, candidate: Candidate) -> int:

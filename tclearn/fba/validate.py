@@ -23,7 +23,7 @@ from tclearn.chain.ledger import UpdateRecord
 from tclearn.fba.aggregate import rule as aggregation_rule
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.metrics import VoteMetrics
-from tclearn.fba.policy import Tolerance, judge
+from tclearn.fba.policy import Tolerance, degradation, judge
 from tclearn.model.family import ModelFamily, State
 from tclearn.model.train import Evaluation, evaluate
 from tclearn.model.validate import ModelRejected
@@ -83,10 +83,11 @@ def combine(family: ModelFamily, metadata: dict, states: Sequence[State], sample
 class ParentView:
     """What judging updates against one parent block needs, computed once per parent.
 
-    `typical_step` is the median step size (L2 distance to the parent) of the updates registered
-    on that parent, or, with fewer than three of them, of the last accepted steps of the lineage:
-    an update whose step is several times the typical one (a scaled or sign-flipped update) is
-    an outlier, however harmless it looks on the test sets.
+    `typical_step` is the median step size per batch (L2 distance to the parent divided by the
+    batches an epoch of the member's data makes) of the updates registered on that parent, or,
+    with fewer than three of them, of the last single-update blocks of the lineage. An update
+    stepping several times further per batch than is typical (scaled or sign-flipped) is an
+    outlier, however harmless it looks on the test sets.
     """
 
     block_id: int
@@ -100,42 +101,67 @@ class ParentView:
 def parent_view(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) -> ParentView:
     _, state = ctx.block_weights(block_id)
     loaded: dict[int, State | str] = {}
+    steps = []
     for update in ctx.ledger.updates_on(block_id):
-        try:
-            loaded[update.id] = ctx.update_weights(update)
-        except ModelRejected:
-            loaded[update.id] = "architecture"
-        except StoreError:
-            loaded[update.id] = "integrity"
-    steps = [step_size(state, s) for s in loaded.values() if not isinstance(s, str)]
+        loaded[update.id] = _load(ctx, update)
+        if not isinstance(loaded[update.id], str):
+            steps.append(_step_per_batch(state, loaded[update.id], update))  # type: ignore[arg-type]
     if len(steps) < 3:
         steps = _lineage_steps(ctx, block_id)
     typical = float(np.median(steps)) if len(steps) >= 2 else None
     return ParentView(block_id, state, evaluator.evaluate(state), ctx.lineage_hashes(block_id), typical, loaded)
 
 
-def check_update(
-    ctx: CoalitionContext, evaluator: Evaluator, update: UpdateRecord, parent: ParentView
-) -> tuple[Check, State | None]:
-    """One registered update judged on its own against its parent."""
+def check_update(ctx: CoalitionContext, update: UpdateRecord, parent: ParentView) -> tuple[str | None, State | None]:
+    """One registered update's integrity against its parent: why it is refused (or None), and
+    its tensors when they could be read."""
     if update.weights_hash in parent.lineage:
-        return evaluator.refusal("replay"), None
-    state = parent.loaded.get(update.id)
-    if state is None:
-        try:
-            state = ctx.update_weights(update)
-        except ModelRejected:
-            state = "architecture"
-        except StoreError:
-            state = "integrity"
+        return "replay", None
+    state = parent.loaded.get(update.id) or _load(ctx, update)
     if isinstance(state, str):
-        return evaluator.refusal(state), None
-    step = step_size(parent.state, state)
-    if step < FREE_RIDE_RELATIVE_CHANGE * _norm(parent.state):
-        return evaluator.refusal("free-ride"), state
-    if parent.typical_step is not None and step > OUTLIER_FACTOR * parent.typical_step:
-        return evaluator.refusal("outlier"), state
-    return evaluator.viability(parent.evals, state), state
+        return state, None
+    if step_size(parent.state, state) < FREE_RIDE_RELATIVE_CHANGE * _norm(parent.state):
+        return "free-ride", state
+    if parent.typical_step is not None and _step_per_batch(parent.state, state, update) > (
+        OUTLIER_FACTOR * parent.typical_step
+    ):
+        return "outlier", state
+    return None, state
+
+
+def harmful_updates(
+    evaluator: Evaluator,
+    family: ModelFamily,
+    metadata: dict,
+    parent: ParentView,
+    ids: Sequence[int],
+    states: Sequence[State],
+    samples: Sequence[int],
+) -> dict[int, str]:
+    """The updates that harm the aggregate, judged on G alone and by their contribution.
+
+    An update is harmful when it degrades its parent on its own *and* the aggregate is no better
+    with it: either significantly better without it (leave-one-out), or not lowered in mean loss
+    by it. Alone, an honest update from a member holding one class degrades G too, but the
+    aggregate is better with it: it is kept. An honest update that is fine alone is never dropped
+    for the noise of a leave-one-out comparison.
+    """
+    if len(ids) < 2:
+        return {}
+    full = evaluator.evaluate(combine(family, metadata, states, samples))[0]
+    harmful = {}
+    for i, update_id in enumerate(ids):
+        if degradation(parent.evals[0], evaluator.evaluate(states[i])[0], evaluator.tolerance) is None:
+            continue
+        rest = [s for j, s in enumerate(states) if j != i]
+        rest_samples = [n for j, n in enumerate(samples) if j != i]
+        without = evaluator.evaluate(combine(family, metadata, rest, rest_samples))[0]
+        why = degradation(without, full, evaluator.tolerance)
+        if why is not None:
+            harmful[update_id] = f"harmful-{why}"
+        elif full.loss >= without.loss:
+            harmful[update_id] = "harmful-no-gain"
+    return harmful
 
 
 def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) -> Check:
@@ -157,9 +183,9 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) 
     states, samples = [], []
     for update_id in record.update_ids:
         update = ledger.update_record(update_id)
-        check, state = check_update(ctx, evaluator, update, parent)
-        if not check.accept or state is None:
-            return check
+        why, state = check_update(ctx, update, parent)
+        if why is not None or state is None:
+            return evaluator.refusal(why or "integrity")
         states.append(state)
         samples.append(update.samples)
     try:
@@ -168,7 +194,22 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) 
         return evaluator.refusal("integrity")
     if hashlib.sha256(expected).digest() != hashlib.sha256(data).digest():
         return evaluator.refusal("integrity")
+    if harmful_updates(evaluator, ctx.family, metadata, parent, record.update_ids, states, samples):
+        return evaluator.refusal("harmful-update")
     return evaluator.viability(parent.evals, candidate)
+
+
+def _load(ctx: CoalitionContext, update: UpdateRecord) -> State | str:
+    try:
+        return ctx.update_weights(update)
+    except ModelRejected:
+        return "architecture"
+    except StoreError:
+        return "integrity"
+
+
+def _step_per_batch(parent: State, state: State, update: UpdateRecord) -> float:
+    return step_size(parent, state) / max(1, update.samples // max(1, update.batch_size))
 
 
 def step_size(parent: State, state: State) -> float:
@@ -181,12 +222,13 @@ def _norm(state: State) -> float:
 
 
 def _lineage_steps(ctx: CoalitionContext, block_id: int, depth: int = 5) -> list[float]:
-    """Step sizes of the last accepted blocks (each against its parent)."""
+    """Steps per batch of the last single-update blocks of the lineage (sequential learning)."""
     steps = []
     for block in ctx.ledger.lineage(block_id)[:depth]:
-        parent = ctx.ledger.block(block).parent
-        if parent:
-            steps.append(step_size(ctx.block_weights(parent)[1], ctx.block_weights(block)[1]))
+        record = ctx.ledger.block_record(block)
+        if len(record.update_ids) == 1:
+            update = ctx.ledger.update_record(record.update_ids[0])
+            steps.append(_step_per_batch(ctx.block_weights(record.parent)[1], ctx.block_weights(block)[1], update))
     return steps
 
 
