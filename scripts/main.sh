@@ -12,3 +12,5 @@ if ! grep -q '"ledger": {' "$DIR/coalition.json"; then
   .venv/bin/tclearn --dir "$DIR" deploy
 fi
 .venv/bin/tclearn --dir "$DIR" status
+# A whole coalition of six hospitals, two of them poisoning every round, on the same default.
+.venv/bin/tclearn simulate --members 6 --validators 4 --rounds 20 --attack label-flip --attackers 2

@@ -280,6 +280,7 @@ def devnet_status(directory: Path, as_json: bool) -> None:
 @click.option(
     "--aggregator", type=click.Choice(["mean", "median", "trimmed-mean", "krum", "multi-krum"]), default="mean"
 )
+@click.option("--epochs", type=click.IntRange(1), default=2, show_default=True, help="Local epochs per round.")
 @click.option("--no-fba", is_flag=True, help="Accept every candidate: the plain federated-learning baseline.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(

@@ -51,7 +51,7 @@ class SimulationConfig:
     aggregator: str = "mean"
     fba: bool = True
     seed: int = 0
-    local_epochs: int = 1
+    local_epochs: int = 2
     batch_size: int = 16
     learning_rate: float = 0.05
     min_batch_size: int = 16

@@ -58,6 +58,7 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         aggregator=opts["aggregator"],
         fba=not opts["no_fba"],
         seed=opts["seed"],
+        local_epochs=opts["epochs"],
     )
     if config.attackers > config.members:
         raise click.BadParameter("cannot have more attackers than members", param_hint="--attackers")

@@ -94,7 +94,8 @@ def _prune_harmful(
     passing: list[tuple[UpdateRecord, State]],
     excluded: dict[int, str],
 ) -> list[tuple[UpdateRecord, State]]:
-    """Drops, round after round, the updates whose leave-one-out shows them harmful."""
+    """Drops the most harmful update, then judges the rest again, until none is harmful; then,
+    while the aggregate would still degrade the parent, the update whose absence helps most."""
     while len(passing) > 1:
         metadata = plan.metadata([u.id for u, _ in passing], {})
         harmful = harmful_updates(
@@ -108,9 +109,33 @@ def _prune_harmful(
         )
         if not harmful:
             break
-        excluded.update(harmful)
-        passing = [p for p in passing if p[0].id not in harmful]
+        worst, reason = next(iter(harmful.items()))
+        excluded[worst] = reason
+        passing = [p for p in passing if p[0].id != worst]
+    while passing:
+        metadata = plan.metadata([u.id for u, _ in passing], {})
+        state = combine(ctx.family, metadata, [s for _, s in passing], [u.samples for u, _ in passing])
+        if evaluator.viability(parent.evals, state).accept:
+            return passing
+        if len(passing) == 1:
+            excluded[passing[0][0].id] = "degrades-parent"
+            return []
+        passing.remove(_least_useful(ctx, evaluator, plan, passing))
     return passing
+
+
+def _least_useful(
+    ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalPlan, passing: list[tuple[UpdateRecord, State]]
+) -> tuple[UpdateRecord, State]:
+    """The update without which the aggregate has the lowest loss on G."""
+
+    def loss_without(item: tuple[UpdateRecord, State]) -> float:
+        rest = [p for p in passing if p is not item]
+        metadata = plan.metadata([u.id for u, _ in rest], {})
+        state = combine(ctx.family, metadata, [s for _, s in rest], [u.samples for u, _ in rest])
+        return evaluator.evaluate(state)[0].loss
+
+    return min(passing, key=loss_without)
 
 
 def propose(ctx: CoalitionContext, general: LocalAccount, candidate: Candidate) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,14 @@ def test_a_validator_restarted_mid_vote_neither_double_votes_nor_loses_its_secre
     assert ledger.has_voted(second, validator.address)
     withheld = ledger.contract.events.RevealWithheld.get_logs(from_block=0)
     assert not withheld, "the restarted validator revealed its committed secret"
+
+
+def test_on_a_dirichlet_0_1_split_honest_steps_pass_and_poison_fails() -> None:
+    """Members and validators' L hold mostly one class each: the vote rule must still tell."""
+    honest = run_simulation(small(members=6, rounds=4, alpha=0.1))
+    assert honest.accepted >= 3 and honest.final_accuracy > 0.9
+    heads = [r.global_accuracy for r in honest.history]
+    assert all(b >= a - 0.02 for a, b in itertools.pairwise(heads)), "the head never got worse"
+    attacked = run_simulation(small(members=6, rounds=4, alpha=0.1, attack="noise", attackers=2))
+    assert attacked.attacks_proposed == 8 and attacked.attacks_accepted == 0
+    assert attacked.accepted >= 3
