@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 
 def accuracy_plot(path: Path, accuracies: list[float], outcomes: list[str], centralized: float, title: str) -> Path:
@@ -19,6 +20,7 @@ def accuracy_plot(path: Path, accuracies: list[float], outcomes: list[str], cent
     axes.scatter(refused, [accuracies[r - 1] for r in refused], color="red", zorder=3, label="round not accepted")
     axes.axhline(centralized, color="gray", linestyle="--", label="centralized training")
     axes.set(xlabel="round", ylabel="accuracy on G", title=title, ylim=(0, 1.02))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(loc="lower right")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,11 @@ def test_simulate_json_on_the_embedded_default(tmp_path: Path) -> None:
     assert summary["head"] == "4"
 
 
+def test_the_image_track_trains_a_cnn_on_digits(tmp_path: Path) -> None:
+    summary = simulate(tmp_path, "--dataset", "digits", "--learning", "sequential")
+    assert summary["accepted"] >= 2 and summary["final_accuracy"] > 0.3
+
+
 def test_simulate_table_for_people(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["simulate", "--rounds", "2", "--plot", str(tmp_path / "p.png")])
     assert result.exit_code == 0
