@@ -10,6 +10,7 @@ perfectly clean.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def load_image_folder(root: Path, input_shape: tuple[int, ...], classes: list[st
 def _read_dicom(path: Path) -> np.ndarray:
     import pydicom
 
-    pixels = pydicom.dcmread(path).pixel_array.astype(np.float64)
+    with warnings.catch_warnings():  # pydicom warns about every quirk of real-world files
+        warnings.simplefilter("ignore", UserWarning)
+        pixels = pydicom.dcmread(path).pixel_array.astype(np.float64)
     while pixels.ndim > 2:  # multi-frame or colour: first frame, mean of channels
         pixels = pixels[0] if pixels.shape[0] <= pixels.shape[-1] or pixels.ndim == 4 else pixels.mean(axis=-1)
     return _unit_range(pixels)

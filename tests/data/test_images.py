@@ -11,11 +11,21 @@ from PIL import Image
 from tclearn.data.datasets import DataError
 from tclearn.data.images import load_image_folder
 
-pydicom_data = pytest.importorskip("pydicom.data")
+pydicom = pytest.importorskip("pydicom")
+data_store = pytest.importorskip("data_store")  # the pydicom-data package
+
+
+def dicom_samples() -> list[Path]:
+    """The real DICOM files shipped by pydicom and pydicom-data, read from disk.
+
+    Not `pydicom.data.get_testdata_files`: it tries to download the files it lacks.
+    """
+    roots = [Path(pydicom.__file__).parent / "data" / "test_files", Path(data_store.__file__).parent]
+    return sorted(path for root in roots for path in root.rglob("*.dcm"))
 
 
 def test_dicom_folders_load_and_undecodable_files_are_skipped(tmp_path: Path) -> None:
-    samples = sorted(pydicom_data.get_testdata_files("*.dcm"))
+    samples = dicom_samples()
     assert len(samples) > 100
     for index, sample in enumerate(samples):
         folder = tmp_path / ("ct" if index % 2 else "mr")
