@@ -70,7 +70,7 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalP
             excluded[update.id] = why or "integrity"
     rejected_sets = _rejected_update_sets(ctx, head)
     if plan.learning == "sequential":
-        passing = [p for p in passing if (p[0].id,) not in rejected_sets][:1]
+        passing = _first_viable(evaluator, plan, parent, [p for p in passing if (p[0].id,) not in rejected_sets])
     elif plan.screen:
         passing = _prune_harmful(ctx, evaluator, plan, parent, passing, excluded)
     if passing and tuple(u.id for u, _ in passing) in rejected_sets:
@@ -84,6 +84,16 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalP
     data = ctx.family.dump(state)
     cid = ctx.store.put(data)
     return Candidate(head, ids, sha256(data), cid, ctx.put_json(metadata), excluded)
+
+
+def _first_viable(
+    evaluator: Evaluator, plan: ProposalPlan, parent: ParentView, passing: list[tuple[UpdateRecord, State]]
+) -> list[tuple[UpdateRecord, State]]:
+    """Sequential learning: the oldest update that does not degrade the parent (any, unscreened)."""
+    for item in passing:
+        if not plan.screen or evaluator.viability(parent.evals, item[1]).accept:
+            return [item]
+    return []
 
 
 def _prune_harmful(
