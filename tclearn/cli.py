@@ -401,17 +401,23 @@ def validator() -> None:
 @readable_errors
 def validator_run(directory: Path, name: str, **opts: Any) -> None:
     """Watch the chain, vote on every candidate (and propose when drawn). Ctrl-C stops it safely."""
+    from nodes.validator import run
+
+    plan = None if opts["no_general"] else _plan(opts["learning"], opts["aggregator"])
+    state = directory / "state" / name / "voter.json"
+    _run_daemon(directory, name, opts, lambda node, ev: run(node, ev, state, plan, opts["poll"], opts["once"]))
+
+
+def _run_daemon(directory: Path, name: str, opts: dict[str, Any], body: Callable[[Node, Any], None]) -> None:
+    """Logging to stderr, the node and its test sets opened, `body` run until Ctrl-C, all closed."""
     import logging
 
-    from nodes.validator import run
     from tclearn.node_setup import validator_evaluator
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     node = _node(directory, name)
     try:
-        evaluator = validator_evaluator(node, opts["global_test"], opts["local_test"])
-        plan = None if opts["no_general"] else _plan(opts["learning"], opts["aggregator"])
-        run(node, evaluator, directory / "state" / name / "voter.json", plan, opts["poll"], opts["once"])
+        body(node, validator_evaluator(node, opts["global_test"], opts["local_test"]))
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
     finally:
@@ -429,20 +435,10 @@ def general() -> None:
 @readable_errors
 def general_run(directory: Path, name: str, **opts: Any) -> None:
     """Propose the round's candidate whenever this validator is drawn. Ctrl-C stops it."""
-    import logging
-
     from nodes.general import run
-    from tclearn.node_setup import validator_evaluator
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    node = _node(directory, name)
-    try:
-        evaluator = validator_evaluator(node, opts["global_test"], opts["local_test"])
-        run(node, evaluator, _plan(opts["learning"], opts["aggregator"]), opts["poll"], opts["once"])
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-    finally:
-        node.close()
+    plan = _plan(opts["learning"], opts["aggregator"])
+    _run_daemon(directory, name, opts, lambda node, ev: run(node, ev, plan, opts["poll"], opts["once"]))
 
 
 @main.group()
