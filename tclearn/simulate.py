@@ -124,7 +124,7 @@ class Simulation:
         params = LedgerParams(config.mode, config.min_batch_size, 300, 600, 86_400)
         genesis = Genesis(sha256(weights), cid_digest(weights_cid), cid_digest(metadata_cid))
         self.coalition: EphemeralCoalition = ephemeral_coalition(
-            chain, params, genesis, config.validators, config.members
+            chain, params, genesis, config.validators, config.members, seed=config.seed
         )
         self.ctx = CoalitionContext(self.coalition.ledger, store, self.family)
         self.evaluators = {

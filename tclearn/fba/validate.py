@@ -23,7 +23,7 @@ from tclearn.chain.ledger import UpdateRecord
 from tclearn.fba.aggregate import rule as aggregation_rule
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.metrics import VoteMetrics
-from tclearn.fba.policy import Tolerance, degradation, judge, net_gain
+from tclearn.fba.policy import Tolerance, degradation, judge
 from tclearn.model.family import ModelFamily, State
 from tclearn.model.train import Evaluation, evaluate
 from tclearn.model.validate import ModelRejected
@@ -140,19 +140,20 @@ def harmful_updates(
 ) -> dict[int, str]:
     """The updates that harm the aggregate, judged on G alone and by their contribution.
 
-    An update is harmful when on its own it gains no answers over its parent on G *and* the
-    aggregate is no better with it: either significantly better without it (leave-one-out), or
-    not lowered in mean loss by it. Alone, an honest update from a member holding one class
-    degrades G, but the aggregate is better with it: it is kept. An update that gains on its own
-    is never dropped for the noise of a leave-one-out comparison. Most harmful first.
+    An update is harmful when on its own it is not significantly better than its parent on G
+    *and* the aggregate is no better with it: either significantly better without it
+    (leave-one-out), or not lowered in mean loss by it. Alone, an honest update from a member
+    holding one class degrades G, but the aggregate is better with it: it is kept. An update
+    significantly better on its own is never dropped for the noise of a leave-one-out
+    comparison. Most harmful first.
     """
     if len(ids) < 2:
         return {}
     full = evaluator.evaluate(combine(family, metadata, states, samples))[0]
     harmful: list[tuple[float, int, str]] = []
     for i, update_id in enumerate(ids):
-        if net_gain(parent.evals[0], evaluator.evaluate(states[i])[0]) > 0:
-            continue  # it gains answers on G by itself
+        if degradation(evaluator.evaluate(states[i])[0], parent.evals[0], evaluator.tolerance) is not None:
+            continue  # on its own it is significantly better than its parent on G
         rest = [s for j, s in enumerate(states) if j != i]
         rest_samples = [n for j, n in enumerate(samples) if j != i]
         without = evaluator.evaluate(combine(family, metadata, rest, rest_samples))[0]

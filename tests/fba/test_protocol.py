@@ -147,4 +147,4 @@ def test_on_a_dirichlet_0_1_split_honest_steps_pass_and_poison_fails() -> None:
     assert all(b >= a - 0.02 for a, b in itertools.pairwise(heads)), "the head never got worse"
     attacked = run_simulation(small(members=6, rounds=4, alpha=0.1, attack="noise", attackers=2))
     assert attacked.attacks_proposed == 8 and attacked.attacks_accepted == 0
-    assert attacked.accepted >= 3
+    assert attacked.accepted >= 2 and attacked.final_accuracy > attacked.history[0].global_accuracy
