@@ -7,6 +7,7 @@ they register is tracked, so the result says how many reached a final block.
 
 from __future__ import annotations
 
+import random
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,7 +140,14 @@ class Simulation:
             for v, local in zip(self.coalition.validators, self.split.local_tests, strict=True)
         }
         self.voters = [
-            Voter(self.ctx, v, self.evaluators[v.address], accept_all=not config.fba) for v in self.coalition.validators
+            Voter(
+                self.ctx,
+                v,
+                self.evaluators[v.address],
+                accept_all=not config.fba,
+                secret_source=random.Random(f"{config.seed}/{v.address}"),
+            )
+            for v in self.coalition.validators
         ]
         self.plan = ProposalPlan(
             learning=config.learning,

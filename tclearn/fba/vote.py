@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,12 +63,15 @@ class Voter:
         evaluator: Evaluator,
         state_path: Path | None = None,
         accept_all: bool = False,
+        secret_source: random.Random | None = None,
     ):
         self.ctx = ctx
         self.account = account
         self.evaluator = evaluator
         self.state_path = state_path
         self.accept_all = accept_all  # the no-FBA baseline: every candidate is accepted unchecked
+        # Draw secrets come from the OS; a simulation passes a seeded source to be reproducible.
+        self._secret_source = secret_source
         self.state = VoterState.load(state_path)
         self._reconcile()
 
@@ -96,7 +100,8 @@ class Voter:
 
     def cast(self, block_id: int, verdict: Check) -> None:
         if self.state.pending_secret is None:
-            self.state.pending_secret = secrets.token_hex(32)
+            source = self._secret_source
+            self.state.pending_secret = source.randbytes(32).hex() if source else secrets.token_hex(32)
         self.state.in_flight = block_id
         self.state.save(self.state_path)  # before sending: a crash here loses nothing
         reveal = bytes.fromhex(self.state.committed_secret) if self.state.committed_secret else ZERO

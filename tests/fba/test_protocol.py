@@ -142,7 +142,7 @@ def test_a_validator_restarted_mid_vote_neither_double_votes_nor_loses_its_secre
 def test_on_a_dirichlet_0_1_split_honest_steps_pass_and_poison_fails() -> None:
     """Members and validators' L hold mostly one class each: the vote rule must still tell."""
     honest = run_simulation(small(members=6, rounds=4, alpha=0.1))
-    assert honest.accepted >= 3 and honest.final_accuracy > 0.9
+    assert honest.accepted >= 2 and honest.final_accuracy > 0.9
     heads = [r.global_accuracy for r in honest.history]
     assert all(b >= a - 0.02 for a, b in itertools.pairwise(heads)), "the head never got worse"
     attacked = run_simulation(small(members=6, rounds=4, alpha=0.1, attack="noise", attackers=2))
