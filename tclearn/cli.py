@@ -24,8 +24,10 @@ from tclearn.chain.accounts import (
     PASSWORD_ENV,
     create_keystore,
     new_password_file,
+    resolve_password,
 )
 from tclearn.chain.deploy import Genesis, deploy_ledger
+from tclearn.chain.ephemeral import DEV_FUNDS_WEI
 from tclearn.chain.ledger import MODES
 from tclearn.config import CoalitionConfig, Deployed, GenesisModel, Participant
 from tclearn.errors import ConfigError, TCLearnError
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
     from tclearn.node_setup import Node
 
 F = TypeVar("F", bound=Callable[..., Any])
-DEV_FUNDING_WEI = 10 * 10**18
 
 
 def readable_errors(command: F) -> F:
@@ -144,7 +145,7 @@ def init(directory: Path, **opts: Any) -> None:
     if not os.environ.get(PASSWORD_ENV):
         config.password_file = "secrets/keystore.password"
         new_password_file(directory / config.password_file)
-    password = os.environ.get(PASSWORD_ENV) or (directory / config.password_file).read_text().strip()
+    password = resolve_password(directory / config.password_file if config.password_file else None)
 
     plan = [("operator", [])]
     for role, count in (
@@ -204,7 +205,7 @@ def deploy(directory: Path, as_json: bool) -> None:
     try:
         if chain.is_dev:
             for participant in config.participants.values():
-                chain.fund(participant.address, DEV_FUNDING_WEI)
+                chain.fund(participant.address, DEV_FUNDS_WEI)
         genesis = Genesis(
             bytes.fromhex(config.genesis.sha256),
             cid_digest(config.genesis.cid),

@@ -19,7 +19,6 @@ from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition, fun
 from tclearn.chain.ledger import LedgerParams
 from tclearn.store import ipfs_node
 
-FUNDS = 10**19
 PROPOSAL_TIMEOUT = 300
 VOTE_TIMEOUT = 600
 MEMBERSHIP_TIMEOUT = 3600
@@ -55,7 +54,7 @@ GENESIS = Genesis(b"\x11" * 32, b"\x22" * 32, b"\x33" * 32)
 
 
 def make_accounts(chain: Chain, count: int) -> list[LocalAccount]:
-    return funded_accounts(chain, count, FUNDS)
+    return funded_accounts(chain, count)
 
 
 def deploy_coalition(chain: Chain, validators: int = 4, members: int = 2, mode: str = "A") -> Coalition:

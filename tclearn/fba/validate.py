@@ -12,7 +12,6 @@ its own, so one poisoned update cannot hide inside an aggregate.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -193,7 +192,7 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) 
         expected = ctx.family.dump(combine(ctx.family, metadata, states, samples))
     except (ValueError, KeyError, TypeError):
         return evaluator.refusal("integrity")
-    if hashlib.sha256(expected).digest() != hashlib.sha256(data).digest():
+    if expected != data:
         return evaluator.refusal("integrity")
     if harmful_updates(evaluator, ctx.family, metadata, parent, record.update_ids, states, samples):
         return evaluator.refusal("harmful-update")
