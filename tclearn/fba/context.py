@@ -7,6 +7,7 @@ a block or of an update, fetched, checked against the hash on chain, and validat
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ class CoalitionContext:
     ledger: Ledger
     store: ContentStore
     family: ModelFamily
+    settled: dict[Hashable, Any] = field(default_factory=dict, repr=False)
+    """Answers about closed rounds, which never change, kept by whoever computes them."""
     _lineages: dict[int, frozenset[bytes]] = field(default_factory=dict, repr=False)
 
     def block_weights(self, block_id: int) -> tuple[bytes, State]:

@@ -25,6 +25,7 @@ REASONS = (
     "free-ride",
     "outlier",
     "harmful-update",
+    "suspended",
 )
 
 

@@ -4,13 +4,17 @@ Both models are evaluated on the same test set, so the comparison is paired: wha
 the samples the candidate gets wrong that the parent got right (`lost`) against the reverse
 (`gained`). A candidate is refused on a test set when its net loss of correct answers is both
 larger than the tolerance and statistically real (a one-sided sign test: `lost − gained` above
-`z·√(lost + gained)`), or when its mean loss rises significantly beyond the loss tolerance.
+`z·√(lost + gained)`, weighted when classes are), or when its mean loss rises significantly
+beyond the loss tolerance.
 
 G is shared and representative: it is judged sample by sample. Non-IID data is the normal case
 for L: a validator whose L holds few classes judges L per class (each class present weighs the
 same), and L speaks for what G cannot see, so an L degradation vetoes a step only beyond what
-the step gains on G. An honest step that helps the classes a validator lacks gains on G what it
-costs on that validator's L and passes; a harmful step loses on L without gaining on G and fails.
+G already shows of it: what the step gains on G overall, plus what it loses on G on the classes
+that L holds. An honest step that helps the classes a validator lacks gains on G what it costs
+on that validator's L and passes — even the first steps away from a model that answers one
+class for everything, which trade all of a class's answers for more of another's; a step that
+harms this validator's population more than G's, or loses on L without gaining on G, fails.
 """
 
 from __future__ import annotations
@@ -45,6 +49,18 @@ def net_gain(parent: Evaluation, candidate: Evaluation, balanced: bool = False) 
     return (gained - lost) / float(np.sum(weights))
 
 
+def net_gain_on_classes(parent: Evaluation, candidate: Evaluation, classes: np.ndarray) -> float:
+    """`net_gain` restricted to the samples of `classes` (each class present weighing the same;
+    a class this set lacks counts as unchanged)."""
+    shares = []
+    for label in np.unique(classes).tolist():
+        mask = parent.labels == label
+        gained = float(np.sum(~parent.correct[mask] & candidate.correct[mask]))
+        lost = float(np.sum(parent.correct[mask] & ~candidate.correct[mask]))
+        shares.append((gained - lost) / max(1, int(np.sum(mask))))
+    return float(np.mean(shares))
+
+
 def degradation(
     parent: Evaluation,
     candidate: Evaluation,
@@ -57,10 +73,14 @@ def degradation(
     `allowance` widens both tolerances (as a share of answers, and relatively for the loss).
     """
     weights = _class_balanced_weights(parent.labels) if balanced else np.ones(parent.samples)
-    lost = float(np.sum(weights * (parent.correct & ~candidate.correct)))
-    gained = float(np.sum(weights * (~parent.correct & candidate.correct)))
-    net = lost - gained
-    if net > (tolerance.accuracy + allowance) * float(np.sum(weights)) and net > tolerance.z * np.sqrt(lost + gained):
+    lost_mask = parent.correct & ~candidate.correct
+    changed = lost_mask | (~parent.correct & candidate.correct)
+    net = float(np.sum(weights * lost_mask)) - float(np.sum(weights * (changed & ~lost_mask)))
+    # Under "no real change" each changed answer is lost or gained at even odds: the weighted
+    # net's standard deviation is √Σw² over them (√(lost + gained) when unweighted), so one
+    # heavily weighted sample of a rare class is never significant on its own.
+    spread = float(np.sqrt(np.sum(weights[changed] ** 2)))
+    if net > (tolerance.accuracy + allowance) * float(np.sum(weights)) and net > tolerance.z * spread:
         return "accuracy"
     rise = candidate.losses - parent.losses
     allowed = (tolerance.loss + allowance) * max(parent.loss, 1e-6)
@@ -82,7 +102,8 @@ def judge(
     if why is not None:
         return Verdict(False, f"global-{why}")
     gain = max(0.0, net_gain(parent_global, candidate_global))
-    why = degradation(parent_local, candidate_local, tolerance, balanced=True, allowance=gain)
+    seen = max(0.0, -net_gain_on_classes(parent_global, candidate_global, parent_local.labels))
+    why = degradation(parent_local, candidate_local, tolerance, balanced=True, allowance=gain + seen)
     if why is not None:
         return Verdict(False, f"local-{why}")
     return Verdict(True, "ok")

@@ -8,10 +8,19 @@ its metadata declares of the updates it lists. Viability: on the global test set
 on this validator's local test set L, the candidate does not degrade its parent beyond the
 coalition's tolerance (`tclearn.fba.policy`). Each update inside a candidate is also judged on
 its own, so one poisoned update cannot hide inside an aggregate.
+
+The chain also keeps each member's record: an update whose member's own updates were refused
+for what they are (malformed, replayed, free-riding, outlying) in `STRIKE_LIMIT` of the last
+`STRIKE_WINDOW` closed rounds of the lineage is refused too (`suspended`). A sign-flipped step
+from a member whose own honest steps have become small near convergence can look like an honest
+one; its member's record does not. Every node computes the record the same way from the chain
+and the store, counting in a round on block P only the updates registered on P before the
+first update registered on its successor, so a closed round's record never changes.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +39,9 @@ from tclearn.store.base import StoreError
 
 FREE_RIDE_RELATIVE_CHANGE = 1e-6
 OUTLIER_FACTOR = 3.0
+STRIKE_REASONS = frozenset({"architecture", "replay", "free-ride", "outlier"})
+STRIKE_WINDOW = 10  # closed rounds of the lineage a member's record covers
+STRIKE_LIMIT = 3
 
 
 @dataclass(frozen=True)
@@ -79,46 +91,89 @@ def combine(family: ModelFamily, metadata: dict, states: Sequence[State], sample
 
 
 @dataclass
-class ParentView:
-    """What judging updates against one parent block needs, computed once per parent.
+class Round:
+    """The updates registered on one parent block, read once, and their typical step.
 
     `typical_step` is the median step size per batch (L2 distance to the parent divided by the
-    batches an epoch of the member's data makes) of the updates registered on that parent, or,
-    with fewer than three of them, of the last single-update blocks of the lineage. An update
-    stepping several times further per batch than is typical (scaled or sign-flipped) is an
-    outlier, however harmless it looks on the test sets.
+    batches an epoch of the member's data makes) of those updates, or, with fewer than three of
+    them, of the last single-update blocks of the lineage. An update stepping several times
+    further per batch than is typical (scaled or sign-flipped) is an outlier, however harmless
+    it looks on the test sets.
     """
 
     block_id: int
     state: State
-    evals: tuple[Evaluation, Evaluation]
     lineage: frozenset[bytes]
     typical_step: float | None
     loaded: dict[int, State | str]
 
 
-def parent_view(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) -> ParentView:
+@dataclass
+class ParentView(Round):
+    """A round as judging its candidate needs it: with the parent's evaluations on G and L."""
+
+    evals: tuple[Evaluation, Evaluation]
+
+
+def read_round(ctx: CoalitionContext, block_id: int, updates: Sequence[UpdateRecord]) -> Round:
     _, state = ctx.block_weights(block_id)
-    loaded: dict[int, State | str] = {}
-    steps = []
-    for update in ctx.ledger.updates_on(block_id):
-        loaded[update.id] = _load(ctx, update)
-        if not isinstance(loaded[update.id], str):
-            steps.append(_step_per_batch(state, loaded[update.id], update))  # type: ignore[arg-type]
+    loaded = {update.id: _load(ctx, update) for update in updates}
+    steps = [
+        _step_per_batch(state, weights, update)
+        for update in updates
+        if not isinstance(weights := loaded[update.id], str)
+    ]
     if len(steps) < 3:
         steps = _lineage_steps(ctx, block_id)
     typical = float(np.median(steps)) if len(steps) >= 2 else None
-    return ParentView(block_id, state, evaluator.evaluate(state), ctx.lineage_hashes(block_id), typical, loaded)
+    return Round(block_id, state, ctx.lineage_hashes(block_id), typical, loaded)
 
 
-def check_update(ctx: CoalitionContext, update: UpdateRecord, parent: ParentView) -> tuple[str | None, State | None]:
-    """One registered update's integrity against its parent: why it is refused (or None), and
-    its tensors when they could be read."""
-    if update.weights_hash in parent.lineage:
-        return "replay", None
+def parent_view(ctx: CoalitionContext, evaluator: Evaluator, block_id: int) -> ParentView:
+    r = read_round(ctx, block_id, ctx.ledger.updates_on(block_id))
+    return ParentView(r.block_id, r.state, r.lineage, r.typical_step, r.loaded, evaluator.evaluate(r.state))
+
+
+def check_update(ctx: CoalitionContext, update: UpdateRecord, parent: Round) -> tuple[str | None, State | None]:
+    """One registered update's integrity against its parent, and its member's record: why it is
+    refused (or None), and its tensors when they could be read."""
+    why, state = _intrinsic_check(ctx, update, parent)
+    if why is None and strikes(ctx, update.member, parent.block_id) >= STRIKE_LIMIT:
+        return "suspended", state
+    return why, state
+
+
+def strikes(ctx: CoalitionContext, member: str, block_id: int) -> int:
+    """How many of `member`'s updates were refused for what they are (`STRIKE_REASONS`) in the
+    last `STRIKE_WINDOW` closed rounds of `block_id`'s lineage."""
+    total, child = 0, block_id
+    for _ in range(STRIKE_WINDOW):
+        parent = ctx.ledger.block(child).parent
+        if not parent:
+            break
+        total += _closed_round_strikes(ctx, parent, child)[member]
+        child = parent
+    return total
+
+
+def _closed_round_strikes(ctx: CoalitionContext, parent: int, child: int) -> Counter[str]:
+    """Strikes per member in the round on `parent` that `child` closed (kept: it never changes)."""
+    key = ("strikes", child)
+    if key not in ctx.settled:
+        cutoff = min((u.id for u in ctx.ledger.updates_on(child)), default=None)
+        updates = [u for u in ctx.ledger.updates_on(parent) if cutoff is None or u.id < cutoff]
+        closed = read_round(ctx, parent, updates)
+        ctx.settled[key] = Counter(u.member for u in updates if _intrinsic_check(ctx, u, closed)[0] in STRIKE_REASONS)
+    return ctx.settled[key]
+
+
+def _intrinsic_check(ctx: CoalitionContext, update: UpdateRecord, parent: Round) -> tuple[str | None, State | None]:
+    """What the update itself is: malformed, a replay, a free ride, an outlier, or None."""
     state = parent.loaded.get(update.id) or _load(ctx, update)
     if isinstance(state, str):
         return state, None
+    if update.weights_hash in parent.lineage:
+        return "replay", state
     if step_size(parent.state, state) < FREE_RIDE_RELATIVE_CHANGE * _norm(parent.state):
         return "free-ride", state
     if parent.typical_step is not None and _step_per_batch(parent.state, state, update) > (

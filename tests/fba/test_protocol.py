@@ -10,6 +10,8 @@ import pytest
 from tclearn.chain.backends import connect
 from tclearn.chain.ledger import BlockState
 from tclearn.errors import ChainError
+from tclearn.fba import validate
+from tclearn.fba.context import CoalitionContext
 from tclearn.fba.propose import ProposalPlan, build_candidate, propose
 from tclearn.fba.vote import Voter
 from tclearn.simulate import Simulation, SimulationConfig, run_simulation
@@ -148,3 +150,31 @@ def test_on_a_dirichlet_0_1_split_honest_steps_pass_and_poison_fails() -> None:
     attacked = run_simulation(small(members=6, rounds=4, alpha=0.1, attack="noise", attackers=2))
     assert attacked.attacks_proposed == 8 and attacked.attacks_accepted == 0
     assert attacked.accepted >= 2 and attacked.final_accuracy > attacked.history[0].global_accuracy
+
+
+def test_a_member_refused_for_outliers_is_suspended_until_its_record_clears(
+    sim: Simulation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(validate, "STRIKE_WINDOW", 4)
+    sim.config = small(attack="scale", attackers=1)
+    attacker = sim.coalition.members[0].address
+
+    def member_zero_fate(number: int) -> str:
+        record = sim.play_round(number)
+        latest = max(u for u, m in sim.member_of_update.items() if m == 0)
+        return record.excluded.get(latest, "in the block")
+
+    assert [member_zero_fate(n) for n in (1, 2, 3, 4)] == ["outlier"] * 4
+    assert validate.strikes(sim.ctx, attacker, sim.ctx.ledger.cursor().head) == 4
+
+    # A late outlier registered on an old parent changes no closed round's record.
+    _, old_parent = sim.ctx.block_weights(2)
+    sim.submit(0, 2, old_parent, seed=77)
+    fresh = CoalitionContext(sim.ctx.ledger, sim.ctx.store, sim.family)
+    assert validate.strikes(fresh, attacker, sim.ctx.ledger.cursor().head) == 4
+
+    sim.config = small()  # member 0 turns honest: still suspended while 3 strikes are in the window
+    assert member_zero_fate(5) == "suspended"
+    assert member_zero_fate(6) == "suspended"
+    assert member_zero_fate(7) not in ("suspended", "outlier")
+    assert sim.ctx.ledger.cursor().head == 8, "every round made progress"
