@@ -56,6 +56,7 @@ class SimulationConfig:
     batch_size: int = 16
     learning_rate: float = 0.05
     min_batch_size: int = 16
+    hidden: int = 32  # the architecture's hidden width (model size)
     tolerance: Tolerance = field(default_factory=Tolerance)
 
     @property
@@ -103,9 +104,9 @@ class SimulationResult:
         }
 
 
-def default_architecture(dataset: Dataset) -> ArchitectureSpec:
+def default_architecture(dataset: Dataset, hidden: int = 32) -> ArchitectureSpec:
     name = "mlp" if len(dataset.input_shape) == 1 else "cnn"
-    return ArchitectureSpec(name, dataset.input_shape, dataset.num_classes)
+    return ArchitectureSpec(name, dataset.input_shape, dataset.num_classes, hidden)
 
 
 class Simulation:
@@ -117,7 +118,7 @@ class Simulation:
         self.split: CoalitionSplit = split_coalition(
             self.dataset, config.members, config.validators, config.seed, alpha=config.alpha
         )
-        self.family = ModelFamily(default_architecture(self.dataset))
+        self.family = ModelFamily(default_architecture(self.dataset, config.hidden))
         genesis_model = build(self.family.spec, seed=config.seed)
         weights = serialize(genesis_model)
         weights_cid = store.put(weights)
@@ -220,27 +221,29 @@ class Simulation:
 
     def submit(self, index: int, head: int, parent: State, seed: int) -> int:
         """Member `index` trains from the head (or poisons, if it is an attacker) and registers."""
-        shard = self.split.members[index]
-        x, y = self.dataset.x[shard], self.dataset.y[shard]
-
-        def honest(labels: np.ndarray) -> State:
-            model = self.family.module(parent)
-            train_local(model, x, labels, self.config.train_config, self.config.min_batch_size, seed)
-            return model.state_dict()
-
-        attacking = self.config.attack is not None and index < self.config.attackers
-        if attacking:
-            ancestor = self.ctx.block_weights(1)[1]
-            inputs = AttackInputs(parent, honest, y, self.dataset.num_classes, ancestor, seed)
-            state = poisoned_update(self.config.attack, inputs)
-        else:
-            state = honest(y)
+        state, attacking = self.member_step(index, parent, seed)
         member = self.coalition.members[index]
-        submission = register(self.ctx, member, head, state, len(y), self.config.batch_size)
+        submission = register(self.ctx, member, head, state, len(self.split.members[index]), self.config.batch_size)
         self.member_of_update[submission.update_id] = index
         if attacking:
             self.attack_updates.add(submission.update_id)
         return submission.update_id
+
+    def member_step(self, index: int, parent: State, seed: int) -> tuple[State, bool]:
+        """What member `index` would submit from `parent`, and whether it is an attack."""
+        shard = self.split.members[index]
+        x, y = self.dataset.x[shard], self.dataset.y[shard]
+
+        def train(features: np.ndarray, labels: np.ndarray) -> State:
+            model = self.family.module(parent)
+            train_local(model, features, labels, self.config.train_config, self.config.min_batch_size, seed)
+            return model.state_dict()
+
+        if self.config.attack is None or index >= self.config.attackers:
+            return train(x, y), False
+        ancestor = self.ctx.block_weights(1)[1]
+        inputs = AttackInputs(parent, train, x, y, self.dataset.num_classes, ancestor, seed)
+        return poisoned_update(self.config.attack, inputs), True
 
     # ------------------------------------------------------------------ measures
 

@@ -25,7 +25,7 @@ from tclearn.store import ipfs_node
 
 
 @contextmanager
-def _services(chain: str, store: str) -> Iterator[tuple[str, str]]:
+def services(chain: str, store: str) -> Iterator[tuple[str, str]]:
     """The chain and store URLs, starting temporary local servers where asked."""
     with tempfile.TemporaryDirectory(prefix="tclearn-services-") as scratch:
         started: list[tuple[Any, Path]] = []
@@ -64,7 +64,7 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         raise click.BadParameter("cannot have more attackers than members", param_hint="--attackers")
     err = Console(stderr=True)
     with (
-        _services(opts["chain_url"], opts["store_url"]) as (chain_url, store_url),
+        services(opts["chain_url"], opts["store_url"]) as (chain_url, store_url),
         Progress(console=err, transient=True) as progress,
     ):
         task = progress.add_task("rounds", total=config.rounds)

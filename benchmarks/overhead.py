@@ -1,0 +1,189 @@
+"""The cost of the ledger: where an accepted round's time goes, and how it grows.
+
+    python benchmarks/overhead.py [--chain inprocess|anvil|URL] [--store local|ipfs|URL]
+        [--validators 4,10,25,50] [--params 10k,1m,10m] [--repeats 5]
+
+For each (validators, model size) it plays `--repeats` accepted federated-averaging rounds of
+6 members on breast cancer and times each phase: local training, storage (put), registration,
+general draw, candidate building (the general's screening: evaluation), proposal, validation
+(per validator: evaluation), votes (transactions, the last one finalizing). The ledger's
+overhead is everything but training and evaluation, as a share of the round. Gas per round is
+read from the chain's blocks. Medians of the repeats, in one process; the machine is described
+in the output. Writes benchmarks/results/overhead-<chain>-<store>.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from tclearn.chain.backends import connect
+from tclearn.fba.propose import build_candidate, propose
+from tclearn.model.architectures import build
+from tclearn.simulate import Simulation, SimulationConfig
+from tclearn.simulation_cli import services
+from tclearn.store.base import open_store
+
+RESULTS = Path(__file__).parent / "results"
+HIDDEN = {"10k": 90, "1m": 985, "10m": 3145}  # MLP widths on 30 features → ~10k, 1M, 10M parameters
+EVALUATION = ("candidate", "validation")
+TRAINING = ("training",)
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
+
+
+def timed_round(sim: Simulation, number: int) -> tuple[dict[str, float], int, int]:
+    """One federated-averaging round, phase by phase: (seconds per phase, gas, validators' checks)."""
+    watch = Stopwatch()
+    ledger, w3 = sim.ctx.ledger, sim.coalition.chain.w3
+    first_block = w3.eth.block_number + 1
+    head = ledger.cursor().head
+    _, parent = sim.ctx.block_weights(head)
+    for index in range(sim.config.members):
+        with watch("training"):
+            state, _ = sim.member_step(index, parent, seed=number * 50 + index)
+        with watch("storage"):
+            data = sim.family.dump(state)
+            cid = sim.ctx.store.put(data)
+        with watch("registration"):
+            register_stored(sim, index, head, data, cid)
+    with watch("draw"):
+        general = sim.coalition.general()
+    with watch("candidate"):
+        candidate = build_candidate(sim.ctx, sim.evaluators[general.address], sim.plan)
+    if candidate is None:
+        raise RuntimeError("no candidate: an honest round should always have one")
+    with watch("proposal"):
+        block = propose(sim.ctx, general, candidate)
+    checks = 0
+    for voter in sim.voters:
+        if ledger.block(block).state.name != "PENDING":
+            break
+        with watch("validation"):
+            verdict = voter.check(block)
+        with watch("votes"):
+            voter.cast(block, verdict)
+        checks += 1
+    if ledger.cursor().head != block:
+        raise RuntimeError(f"round {number} was not accepted")
+    gas = sum(int(w3.eth.get_block(n)["gasUsed"]) for n in range(first_block, w3.eth.block_number + 1))
+    return dict(watch.seconds), gas, checks
+
+
+def register_stored(sim: Simulation, index: int, head: int, data: bytes, cid: str) -> int:
+    """Registers bytes already stored (the storage phase is timed on its own)."""
+    from tclearn.model.weights import sha256
+    from tclearn.store.cid import cid_digest
+
+    member = sim.coalition.members[index]
+    samples = len(sim.split.members[index])
+    return sim.ctx.ledger.register_update(member, head, sha256(data), cid_digest(cid), samples, sim.config.batch_size)
+
+
+def measure(chain_url: str, store_url: str, validators: int, size: str, repeats: int) -> dict[str, object]:
+    config = SimulationConfig(validators=validators, hidden=HIDDEN[size], seed=0)
+    with tempfile.TemporaryDirectory(prefix="tclearn-overhead-") as scratch:
+        chain = connect(chain_url)
+        try:
+            sim = Simulation(config, chain, open_store(store_url, Path(scratch)))
+            rounds = [timed_round(sim, n) for n in range(1, repeats + 1)]
+            throughput = storage_throughput(sim, repeats)
+        finally:
+            chain.close()
+    phases = sorted({p for seconds, _, _ in rounds for p in seconds})
+    medians = {p: statistics.median(seconds.get(p, 0.0) for seconds, _, _ in rounds) for p in phases}
+    totals = [sum(seconds.values()) for seconds, _, _ in rounds]
+    ledger_share = [
+        sum(v for p, v in seconds.items() if p not in TRAINING + EVALUATION) / sum(seconds.values())
+        for seconds, _, _ in rounds
+    ]
+    checks = statistics.median(c for _, _, c in rounds)
+    return {
+        "validators": validators,
+        "model": size,
+        "parameters": sum(p.numel() for p in build(sim.family.spec).parameters()),
+        "round_seconds_median": round(statistics.median(totals), 4),
+        "phase_seconds_median": {p: round(v, 4) for p, v in medians.items()},
+        "validation_seconds_per_validator": round(medians.get("validation", 0.0) / max(1, checks), 4),
+        "ledger_share_median": round(statistics.median(ledger_share), 4),
+        "gas_per_round_median": int(statistics.median(g for _, g, _ in rounds)),
+        **throughput,
+    }
+
+
+def storage_throughput(sim: Simulation, repeats: int) -> dict[str, float]:
+    """Put and get of the head's stored bytes (fresh content each time), MB/s medians."""
+    _, state = sim.ctx.block_weights(sim.ctx.ledger.cursor().head)
+    data = sim.family.dump(state)
+    puts, gets = [], []
+    for i in range(repeats):
+        blob = data + i.to_bytes(4, "big") + os.urandom(16)
+        start = time.perf_counter()
+        cid = sim.ctx.store.put(blob)
+        puts.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        sim.ctx.store.get(cid)
+        gets.append(time.perf_counter() - start)
+    megabytes = len(data) / 1e6
+    return {
+        "model_megabytes": round(megabytes, 3),
+        "store_put_mb_per_s": round(megabytes / statistics.median(puts), 2),
+        "store_get_mb_per_s": round(megabytes / statistics.median(gets), 2),
+    }
+
+
+def machine() -> dict[str, object]:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+@click.command()
+@click.option("--chain", "chain_opt", default="inprocess", show_default=True, help="inprocess, anvil, or a URL.")
+@click.option("--store", "store_opt", default="local", show_default=True, help="local, ipfs, or a URL.")
+@click.option("--validators", default="4,10,25,50", show_default=True)
+@click.option("--params", "sizes", default="10k,1m,10m", show_default=True)
+@click.option("--repeats", type=int, default=5, show_default=True)
+def main(chain_opt: str, store_opt: str, validators: str, sizes: str, repeats: int) -> None:
+    rows = []
+    with services(chain_opt, store_opt) as (chain_url, store_url):
+        for size in sizes.split(","):
+            for count in (int(v) for v in validators.split(",")):
+                row = measure(chain_url, store_url, count, size, repeats)
+                rows.append(row)
+                click.echo(json.dumps(row))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"overhead-{chain_opt}-{store_opt}.json"
+    out.write_text(json.dumps({"machine": machine(), "repeats": repeats, "rows": rows}, indent=1) + "\n")
+    click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

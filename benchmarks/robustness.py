@@ -1,0 +1,233 @@
+"""Robustness against poisoning: TCLearn's FBA against plain federated learning's defences.
+
+    python benchmarks/robustness.py            # the full grid (hours; not part of CI)
+    python benchmarks/robustness.py --quick    # a reduced grid, under 10 minutes
+
+Every cell runs the same harness: the same data split, seeds, model, local training and attacks
+(`tclearn.simulate.Simulation`). The baselines (FedAvg with no defence, coordinate median,
+trimmed mean, Krum) aggregate with Flower's own implementations (`flwr`, the benchmark extra)
+and accept every aggregate; the FBA cells run the whole protocol on the in-process EVM and the
+embedded store. Writes benchmarks/results/robustness[-quick].json (one row per cell, every
+run's per-round accuracy) and prints one JSON line per cell.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import click
+import numpy as np
+
+from tclearn.attacks import ATTACKS, backdoor_target, with_trigger
+from tclearn.chain.backends import connect
+from tclearn.model.family import State
+from tclearn.model.train import evaluate
+from tclearn.simulate import Simulation, SimulationConfig
+from tclearn.store.base import open_store
+
+RESULTS = Path(__file__).parent / "results"
+BASELINES = ("fedavg", "median", "trimmed-mean", "krum")
+FBA = ("fba-sequential", "fba-fedavg", "fba-median")
+DEFENCES = BASELINES + FBA
+
+
+@dataclass(frozen=True)
+class Cell:
+    defence: str
+    attack: str  # or "none"
+    attackers: int
+    alpha: float
+    seed: int
+    rounds: int
+    members: int = 6
+    validators: int = 4
+
+    def config(self) -> SimulationConfig:
+        learning = "sequential" if self.defence == "fba-sequential" else "fedavg"
+        rule = {"fba-median": "median"}.get(self.defence, "mean")
+        return SimulationConfig(
+            members=self.members,
+            validators=self.validators,
+            rounds=self.rounds * (self.members if learning == "sequential" else 1),
+            learning=learning,
+            alpha=self.alpha,
+            attack=None if self.attack == "none" else self.attack,
+            attackers=self.attackers if self.attack != "none" else 0,
+            aggregator=rule,
+            seed=self.seed,
+        )
+
+
+@dataclass
+class Run:
+    cell: Cell
+    accuracy: list[float]  # G accuracy of the head after each round
+    centralized: float
+    backdoor_success: float  # measured on every run: without the attack, it is the clean rate
+    attacked_heads: float | None  # share of new heads built with an attacker's update
+    attack_updates_in: int
+    attack_updates: int
+
+
+def run_cell(cell: Cell) -> Run:
+    import torch
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(prefix="tclearn-robustness-") as scratch:
+        chain = connect("inprocess:memory")
+        try:
+            sim = Simulation(cell.config(), chain, open_store("local", Path(scratch)))
+            run = _baseline(sim, cell) if cell.defence in BASELINES else _fba(sim, cell)
+        finally:
+            chain.close()
+    return run
+
+
+def _fba(sim: Simulation, cell: Cell) -> Run:
+    result = sim.run()
+    history = result.history
+    if cell.defence == "fba-sequential":  # one member per block: a round is one turn of all members
+        history = history[cell.members - 1 :: cell.members]
+    finals = [r for r in result.history if r.outcome == "final"]
+    head_state = sim.ctx.block_weights(result.head)[1]
+    return Run(
+        cell,
+        [r.global_accuracy for r in history],
+        result.centralized_accuracy,
+        _backdoor_success(sim, head_state),
+        sum(r.attackers_in > 0 for r in finals) / len(finals) if finals and cell.attack != "none" else None,
+        result.attacks_accepted,
+        result.attacks_proposed,
+    )
+
+
+def _baseline(sim: Simulation, cell: Cell) -> Run:
+    """Plain federated learning: every member's update, Flower's rule, no vote."""
+    rule = _flower_rule(cell)
+    state = sim.ctx.block_weights(1)[1]
+    accuracy, attack_updates = [], 0
+    for number in range(1, cell.rounds + 1):
+        steps = [sim.member_step(i, state, seed=cell.seed * 1000 + number * 50 + i) for i in range(cell.members)]
+        attack_updates += sum(attacking for _, attacking in steps)
+        arrays = [(sim.family.to_arrays(s), len(sim.split.members[i])) for i, (s, _) in enumerate(steps)]
+        state = sim.family.from_arrays(rule(arrays))
+        accuracy.append(sim.global_accuracy(state))
+    attacked = cell.attack != "none"
+    return Run(
+        cell,
+        accuracy,
+        sim.centralized_accuracy(),
+        _backdoor_success(sim, state),
+        1.0 if attacked else None,
+        attack_updates,
+        attack_updates,
+    )
+
+
+def _flower_rule(cell: Cell) -> Callable[[list[tuple[list[np.ndarray], int]]], list[np.ndarray]]:
+    from flwr.server.strategy import aggregate as flower
+
+    expected_bad = max(1, cell.attackers)
+    if cell.defence == "fedavg":
+        return flower.aggregate
+    if cell.defence == "median":
+        return flower.aggregate_median
+    if cell.defence == "trimmed-mean":
+        return lambda results: flower.aggregate_trimmed_avg(results, min(0.4, expected_bad / cell.members))
+    return lambda results: flower.aggregate_krum(results, expected_bad, 0)
+
+
+def _backdoor_success(sim: Simulation, state: State) -> float:
+    """Share of G's inputs of other classes that the trigger turns into the backdoor's target."""
+    target = backdoor_target(sim.dataset.num_classes)
+    g = sim.split.global_test
+    others = sim.dataset.y[g] != target
+    x = with_trigger(sim.dataset.x[g][others])
+    wanted = np.full(len(x), target, dtype=sim.dataset.y.dtype)
+    return evaluate(sim.family.module(state), x, wanted, sim.dataset.num_classes).accuracy
+
+
+def grid(quick: bool, seeds: int, rounds: int) -> list[Cell]:
+    if quick:
+        attacks, fractions, alphas, defences = (
+            ("none", "noise", "sign-flip", "backdoor"),
+            (2,),
+            (0.5,),
+            (
+                "fedavg",
+                "median",
+                "krum",
+                "fba-fedavg",
+            ),
+        )
+    else:
+        attacks, fractions, alphas, defences = ("none", *ATTACKS), (1, 2), (0.5, 100.0), DEFENCES
+    cells = []
+    for alpha in alphas:
+        for attack in attacks:
+            for attackers in (0,) if attack == "none" else fractions:
+                for defence in defences:
+                    cells += [Cell(defence, attack, attackers, alpha, seed, rounds) for seed in range(seeds)]
+    return cells
+
+
+def summarise(runs: Sequence[Run]) -> list[dict[str, object]]:
+    """One row per cell (over seeds)."""
+    groups: dict[Cell, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(replace(run.cell, seed=0), []).append(run)
+    rows = []
+    for cell, cell_runs in groups.items():
+        finals = [r.accuracy[-1] for r in cell_runs]
+        row = {k: v for k, v in asdict(cell).items() if k != "seed"}
+        row |= {
+            "seeds": len(cell_runs),
+            "final_accuracy_mean": round(statistics.mean(finals), 4),
+            "final_accuracy_sd": round(statistics.pstdev(finals), 4),
+            "centralized_accuracy_mean": round(statistics.mean(r.centralized for r in cell_runs), 4),
+            "backdoor_success_mean": _mean(r.backdoor_success for r in cell_runs),
+            "attacked_heads_mean": _mean(r.attacked_heads for r in cell_runs),
+            "attack_updates_in": sum(r.attack_updates_in for r in cell_runs),
+            "attack_updates": sum(r.attack_updates for r in cell_runs),
+            "rounds_to_95pct_centralized": _mean(_rounds_to(r, 0.95) for r in cell_runs),
+        }
+        rows.append(row)
+    return rows
+
+
+def _rounds_to(run: Run, share: float) -> float | None:
+    return next((i + 1.0 for i, a in enumerate(run.accuracy) if a >= share * run.centralized), None)
+
+
+def _mean(values: object) -> float | None:
+    present = [v for v in values if v is not None]  # type: ignore[attr-defined]
+    return round(statistics.mean(present), 4) if present else None
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="A reduced grid for CI smoke (under 10 minutes).")
+@click.option("--seeds", type=int, default=None, help="Seeds per cell [3; quick: 1].")
+@click.option("--rounds", type=int, default=None, help="Rounds per run [20; quick: 8].")
+@click.option("--workers", type=int, default=2, show_default=True)
+def main(quick: bool, seeds: int | None, rounds: int | None, workers: int) -> None:
+    cells = grid(quick, seeds or (1 if quick else 3), rounds or (8 if quick else 20))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        runs = list(pool.map(run_cell, cells))
+    rows = summarise(runs)
+    for row in rows:
+        click.echo(json.dumps(row))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / ("robustness-quick.json" if quick else "robustness.json")
+    document = {"rows": rows, "runs": [asdict(r) for r in runs]}
+    out.write_text(json.dumps(document, indent=1) + "\n")
+    click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The robustness benchmark's harness: baselines through Flower's rules, FBA cells through the protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flwr")
+
+from benchmarks.robustness import Cell, _flower_rule, grid, run_cell, summarise
+from tclearn.fba import aggregate as ours
+
+
+def test_quick_grid_is_small_and_covers_the_claim() -> None:
+    cells = grid(quick=True, seeds=1, rounds=8)
+    assert {c.attack for c in cells} >= {"none", "noise", "sign-flip"}
+    assert {c.defence for c in cells} >= {"fedavg", "fba-fedavg"}
+    assert all(c.attackers == 2 for c in cells if c.attack != "none")
+    assert len(cells) <= 16
+
+
+@pytest.mark.parametrize("defence", ["fedavg", "median", "trimmed-mean", "krum"])
+def test_baselines_aggregate_with_flowers_rules(defence: str) -> None:
+    rng = np.random.default_rng(1)
+    updates = [[rng.normal(size=(3, 2)), rng.normal(size=2)] for _ in range(6)]
+    samples = [10, 20, 30, 40, 50, 60]
+    expected = {
+        "fedavg": ours.weighted_mean(updates, samples),
+        "median": ours.coordinate_median(updates),
+        "trimmed-mean": ours.trimmed_mean(updates, 2 / 6),
+        "krum": ours.krum(updates, 2),
+    }[defence]
+    got = _flower_rule(Cell(defence, "noise", 2, 0.5, 0, 1))(list(zip(updates, samples, strict=True)))
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b)
+
+
+def test_a_baseline_and_an_fba_cell_run_on_the_same_harness() -> None:
+    runs = [run_cell(Cell(defence, "noise", 2, 0.5, 0, 2)) for defence in ("fedavg", "fba-fedavg")]
+    baseline, fba = runs
+    assert baseline.attack_updates == 4 and baseline.attack_updates_in == 4, "no defence: every update is in"
+    assert fba.attack_updates == 4 and fba.attack_updates_in == 0
+    assert baseline.centralized == fba.centralized, "same data, seed and model"
+    rows = summarise(runs)
+    assert [r["defence"] for r in rows] == ["fedavg", "fba-fedavg"]
+    assert rows[1]["final_accuracy_mean"] > rows[0]["final_accuracy_mean"]
+    assert all(0.0 <= r["backdoor_success_mean"] <= 1.0 for r in rows)
