@@ -11,10 +11,11 @@ G is shared and representative: it is judged sample by sample. Non-IID data is t
 for L: a validator whose L holds few classes judges L per class (each class present weighs the
 same), and L speaks for what G cannot see, so an L degradation vetoes a step only beyond what
 G already shows of it: what the step gains on G overall, plus what it loses on G on the classes
-that L holds. An honest step that helps the classes a validator lacks gains on G what it costs
-on that validator's L and passes — even the first steps away from a model that answers one
-class for everything, which trade all of a class's answers for more of another's; a step that
-harms this validator's population more than G's, or loses on L without gaining on G, fails.
+that L holds (answers for the accuracy test, relative loss for the loss test). An honest step
+that helps the classes a validator lacks gains on G what it costs on that validator's L and
+passes — even the first steps away from a model that answers one class for everything, which
+trade all of a class's answers for more of another's; a step that harms this validator's
+population more than G's, or loses on L without gaining on G, fails.
 """
 
 from __future__ import annotations
@@ -61,16 +62,30 @@ def net_gain_on_classes(parent: Evaluation, candidate: Evaluation, classes: np.n
     return float(np.mean(shares))
 
 
+def loss_rise_on_classes(parent: Evaluation, candidate: Evaluation, classes: np.ndarray) -> float:
+    """Relative rise of the mean loss on the samples of `classes` (each class present weighing
+    the same; a class this set lacks counts as unchanged)."""
+    rises = []
+    for label in np.unique(classes).tolist():
+        mask = parent.labels == label
+        before = float(np.mean(parent.losses[mask])) if mask.any() else 0.0
+        after = float(np.mean(candidate.losses[mask])) if mask.any() else 0.0
+        rises.append((after - before) / max(before, 1e-6) if mask.any() else 0.0)
+    return float(np.mean(rises))
+
+
 def degradation(
     parent: Evaluation,
     candidate: Evaluation,
     tolerance: Tolerance,
     balanced: bool = False,
     allowance: float = 0.0,
+    loss_allowance: float | None = None,
 ) -> str | None:
     """Why `candidate` is significantly worse than `parent` on this set, or None.
 
-    `allowance` widens both tolerances (as a share of answers, and relatively for the loss).
+    `allowance` widens the accuracy tolerance (a share of answers) and, unless `loss_allowance`
+    is given, the loss tolerance (relatively).
     """
     weights = _class_balanced_weights(parent.labels) if balanced else np.ones(parent.samples)
     lost_mask = parent.correct & ~candidate.correct
@@ -83,7 +98,7 @@ def degradation(
     if net > (tolerance.accuracy + allowance) * float(np.sum(weights)) and net > tolerance.z * spread:
         return "accuracy"
     rise = candidate.losses - parent.losses
-    allowed = (tolerance.loss + allowance) * max(parent.loss, 1e-6)
+    allowed = (tolerance.loss + (allowance if loss_allowance is None else loss_allowance)) * max(parent.loss, 1e-6)
     noise = tolerance.z * float(np.std(rise)) / np.sqrt(len(rise)) if len(rise) > 1 else 0.0
     if float(np.mean(rise)) > allowed + noise:
         return "loss"
@@ -102,8 +117,12 @@ def judge(
     if why is not None:
         return Verdict(False, f"global-{why}")
     gain = max(0.0, net_gain(parent_global, candidate_global))
-    seen = max(0.0, -net_gain_on_classes(parent_global, candidate_global, parent_local.labels))
-    why = degradation(parent_local, candidate_local, tolerance, balanced=True, allowance=gain + seen)
+    classes = parent_local.labels
+    seen = max(0.0, -net_gain_on_classes(parent_global, candidate_global, classes))
+    seen_loss = max(0.0, loss_rise_on_classes(parent_global, candidate_global, classes))
+    why = degradation(
+        parent_local, candidate_local, tolerance, balanced=True, allowance=gain + seen, loss_allowance=gain + seen_loss
+    )
     if why is not None:
         return Verdict(False, f"local-{why}")
     return Verdict(True, "ok")

@@ -105,24 +105,26 @@ def _prune_harmful(
     excluded: dict[int, str],
 ) -> list[tuple[UpdateRecord, State]]:
     """Drops the most harmful update, then judges the rest again, until none is harmful; then,
-    while the aggregate would still degrade the parent, the update whose absence helps most."""
-    while len(passing) > 1:
-        metadata = plan.metadata([u.id for u, _ in passing], {})
-        harmful = harmful_updates(
-            evaluator,
-            ctx.family,
-            metadata,
-            parent,
-            [u.id for u, _ in passing],
-            [s for _, s in passing],
-            [u.samples for u, _ in passing],
-        )
-        if not harmful:
-            break
-        worst, reason = next(iter(harmful.items()))
-        excluded[worst] = reason
-        passing = [p for p in passing if p[0].id != worst]
+    while the aggregate would still degrade the parent, drops the update whose absence helps
+    most and starts over (a smaller set can make another update harmful: validators will judge
+    exactly the set proposed)."""
     while passing:
+        while len(passing) > 1:
+            metadata = plan.metadata([u.id for u, _ in passing], {})
+            harmful = harmful_updates(
+                evaluator,
+                ctx.family,
+                metadata,
+                parent,
+                [u.id for u, _ in passing],
+                [s for _, s in passing],
+                [u.samples for u, _ in passing],
+            )
+            if not harmful:
+                break
+            worst, reason = next(iter(harmful.items()))
+            excluded[worst] = reason
+            passing = [p for p in passing if p[0].id != worst]
         metadata = plan.metadata([u.id for u, _ in passing], {})
         state = combine(ctx.family, metadata, [s for _, s in passing], [u.samples for u, _ in passing])
         if evaluator.viability(parent.evals, state).accept:
@@ -130,7 +132,9 @@ def _prune_harmful(
         if len(passing) == 1:
             excluded[passing[0][0].id] = "degrades-parent"
             return []
-        passing.remove(_least_useful(ctx, evaluator, plan, passing))
+        dropped = _least_useful(ctx, evaluator, plan, passing)
+        excluded[dropped[0].id] = "degrades-aggregate"
+        passing.remove(dropped)
     return passing
 
 
