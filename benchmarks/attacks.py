@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from benchmarks.stats import mean_sd
 from tclearn.attacks import ATTACKS
 from tclearn.simulate import SimulationConfig, run_simulation
 
@@ -42,11 +43,9 @@ def main(rounds: int, seeds: int, learning: str, alpha: float | None, attacks: s
             )
             for seed in range(seeds)
         ]
-        accuracies = [r.final_accuracy for r in runs]
         row = {
             "attack": name,
-            "final_accuracy_mean": round(statistics.mean(accuracies), 4),
-            "final_accuracy_sd": round(statistics.pstdev(accuracies), 4),
+            **mean_sd("final_accuracy", (r.final_accuracy for r in runs)),
             "centralized_accuracy_mean": round(statistics.mean(r.centralized_accuracy for r in runs), 4),
             "attacks_proposed": sum(r.attacks_proposed for r in runs),
             "attacks_accepted": sum(r.attacks_accepted for r in runs),

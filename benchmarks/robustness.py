@@ -24,10 +24,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from benchmarks.stats import mean_sd
 from tclearn.attacks import ATTACKS, backdoor_target, with_trigger
 from tclearn.chain.backends import connect
 from tclearn.model.family import State
 from tclearn.model.train import evaluate
+from tclearn.report_plot import grouped_bars
 from tclearn.simulate import Simulation, SimulationConfig
 from tclearn.store.base import open_store
 
@@ -184,12 +186,10 @@ def summarise(runs: Sequence[Run]) -> list[dict[str, object]]:
         groups.setdefault(replace(run.cell, seed=0), []).append(run)
     rows = []
     for cell, cell_runs in groups.items():
-        finals = [r.accuracy[-1] for r in cell_runs]
         row = {k: v for k, v in asdict(cell).items() if k != "seed"}
         row |= {
             "seeds": len(cell_runs),
-            "final_accuracy_mean": round(statistics.mean(finals), 4),
-            "final_accuracy_sd": round(statistics.pstdev(finals), 4),
+            **mean_sd("final_accuracy", (r.accuracy[-1] for r in cell_runs)),
             "centralized_accuracy_mean": round(statistics.mean(r.centralized for r in cell_runs), 4),
             "backdoor_success_mean": _mean(r.backdoor_success for r in cell_runs),
             "attacked_heads_mean": _mean(r.attacked_heads for r in cell_runs),
@@ -215,7 +215,8 @@ def _mean(values: object) -> float | None:
 @click.option("--seeds", type=int, default=None, help="Seeds per cell [3; quick: 1].")
 @click.option("--rounds", type=int, default=None, help="Rounds per run [20; quick: 8].")
 @click.option("--workers", type=int, default=2, show_default=True)
-def main(quick: bool, seeds: int | None, rounds: int | None, workers: int) -> None:
+@click.option("--plots", type=click.Path(path_type=Path), default=Path("docs/img"), show_default=True)
+def main(quick: bool, seeds: int | None, rounds: int | None, workers: int, plots: Path) -> None:
     cells = grid(quick, seeds or (1 if quick else 3), rounds or (8 if quick else 20))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         runs = list(pool.map(run_cell, cells))
@@ -227,6 +228,23 @@ def main(quick: bool, seeds: int | None, rounds: int | None, workers: int) -> No
     document = {"rows": rows, "runs": [asdict(r) for r in runs]}
     out.write_text(json.dumps(document, indent=1) + "\n")
     click.echo(f"wrote {out}")
+    for path in plot(rows, plots, "robustness-quick" if quick else "robustness"):
+        click.echo(f"wrote {path}")
+
+
+def plot(rows: list[dict[str, object]], directory: Path, stem: str) -> list[Path]:
+    """Final G accuracy per attack and defence, one figure per (split, attacker count)."""
+    paths = []
+    for alpha, attackers in sorted({(r["alpha"], r["attackers"]) for r in rows if r["attackers"]}):
+        chosen = [r for r in rows if r["alpha"] == alpha and r["attackers"] in (0, attackers)]
+        attacks = list(dict.fromkeys(str(r["attack"]) for r in chosen))
+        defences = list(dict.fromkeys(str(r["defence"]) for r in chosen))
+        accuracy = {(r["attack"], r["defence"]): float(r["final_accuracy_mean"]) for r in chosen}
+        series = {d: [accuracy.get((a, d), 0.0) for a in attacks] for d in defences}
+        title = f"final G accuracy, {attackers} of 6 members attacking, Dirichlet α = {alpha}"
+        path = directory / f"{stem}-alpha{alpha}-attackers{attackers}.png"
+        paths.append(grouped_bars(path, attacks, series, "accuracy on G", title))
+    return paths
 
 
 if __name__ == "__main__":

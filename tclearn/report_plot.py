@@ -27,3 +27,20 @@ def accuracy_plot(path: Path, accuracies: list[float], outcomes: list[str], cent
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def grouped_bars(path: Path, groups: list[str], series: dict[str, list[float]], ylabel: str, title: str) -> Path:
+    """One group of bars per entry of `groups`, one bar per series (e.g. accuracy per attack and
+    defence)."""
+    figure, axes = plt.subplots(figsize=(max(7, 1.4 * len(groups)), 4))
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        axes.bar([g + i * width for g in range(len(groups))], values, width, label=name)
+    axes.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))], groups)
+    axes.set(ylabel=ylabel, title=title, ylim=(0, 1.02))
+    axes.legend(loc="lower left", fontsize="small", ncols=2)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
