@@ -33,6 +33,7 @@ from tclearn.model.architectures import build
 from tclearn.simulate import Simulation, SimulationConfig
 from tclearn.simulation_cli import services
 from tclearn.store.base import open_store
+from tclearn.submit import record_stored
 
 RESULTS = Path(__file__).parent / "results"
 HIDDEN = {"10k": 90, "1m": 985, "10m": 3145}  # MLP widths on 30 features → ~10k, 1M, 10M parameters
@@ -67,7 +68,8 @@ def timed_round(sim: Simulation, number: int) -> tuple[dict[str, float], int, in
             data = sim.family.dump(state)
             cid = sim.ctx.store.put(data)
         with watch("registration"):
-            register_stored(sim, index, head, data, cid)
+            member, samples = sim.coalition.members[index], len(sim.split.members[index])
+            record_stored(sim.ctx, member, head, data, cid, samples, sim.config.batch_size)
     with watch("draw"):
         general = sim.coalition.general()
     with watch("candidate"):
@@ -89,16 +91,6 @@ def timed_round(sim: Simulation, number: int) -> tuple[dict[str, float], int, in
         raise RuntimeError(f"round {number} was not accepted")
     gas = sum(int(w3.eth.get_block(n)["gasUsed"]) for n in range(first_block, w3.eth.block_number + 1))
     return dict(watch.seconds), gas, checks
-
-
-def register_stored(sim: Simulation, index: int, head: int, data: bytes, cid: str) -> int:
-    """Registers bytes already stored (the storage phase is timed on its own)."""
-    from tclearn.model.weights import sha256
-    from tclearn.store.cid import cid_digest
-
-    member = sim.coalition.members[index]
-    samples = len(sim.split.members[index])
-    return sim.ctx.ledger.register_update(member, head, sha256(data), cid_digest(cid), samples, sim.config.batch_size)
 
 
 def measure(chain_url: str, store_url: str, validators: int, size: str, repeats: int) -> dict[str, object]:

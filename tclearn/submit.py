@@ -39,7 +39,13 @@ def register(
 ) -> Submission:
     """Stores `state` and records it on chain as this member's training step from `parent`."""
     data = ctx.family.dump(state)
-    cid = ctx.store.put(data)
+    return record_stored(ctx, member, parent, data, ctx.store.put(data), samples, batch_size)
+
+
+def record_stored(
+    ctx: CoalitionContext, member: LocalAccount, parent: int, data: bytes, cid: str, samples: int, batch_size: int
+) -> Submission:
+    """Records on chain weights already stored as `cid` (their bytes `data`)."""
     digest = sha256(data)
     update_id = ctx.ledger.register_update(member, parent, digest, cid_digest(cid), samples, batch_size)
     return Submission(update_id, parent, cid, digest, samples)

@@ -68,9 +68,11 @@ def loss_rise_on_classes(parent: Evaluation, candidate: Evaluation, classes: np.
     rises = []
     for label in np.unique(classes).tolist():
         mask = parent.labels == label
-        before = float(np.mean(parent.losses[mask])) if mask.any() else 0.0
-        after = float(np.mean(candidate.losses[mask])) if mask.any() else 0.0
-        rises.append((after - before) / max(before, 1e-6) if mask.any() else 0.0)
+        if not mask.any():
+            rises.append(0.0)
+            continue
+        before = float(np.mean(parent.losses[mask]))
+        rises.append((float(np.mean(candidate.losses[mask])) - before) / max(before, 1e-6))
     return float(np.mean(rises))
 
 

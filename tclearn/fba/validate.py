@@ -159,12 +159,15 @@ def strikes(ctx: CoalitionContext, member: str, block_id: int) -> int:
 def _closed_round_strikes(ctx: CoalitionContext, parent: int, child: int) -> Counter[str]:
     """Strikes per member in the round on `parent` that `child` closed (kept: it never changes)."""
     key = ("strikes", child)
-    if key not in ctx.settled:
-        cutoff = min((u.id for u in ctx.ledger.updates_on(child)), default=None)
-        updates = [u for u in ctx.ledger.updates_on(parent) if cutoff is None or u.id < cutoff]
-        closed = read_round(ctx, parent, updates)
-        ctx.settled[key] = Counter(u.member for u in updates if _intrinsic_check(ctx, u, closed)[0] in STRIKE_REASONS)
-    return ctx.settled[key]
+    if key in ctx.settled:
+        return ctx.settled[key]
+    cutoff = min((u.id for u in ctx.ledger.updates_on(child)), default=None)
+    updates = [u for u in ctx.ledger.updates_on(parent) if cutoff is None or u.id < cutoff]
+    closed = read_round(ctx, parent, updates)
+    counts = Counter(u.member for u in updates if _intrinsic_check(ctx, u, closed)[0] in STRIKE_REASONS)
+    if cutoff is not None:  # settled only once the next round has begun
+        ctx.settled[key] = counts
+    return counts
 
 
 def _intrinsic_check(ctx: CoalitionContext, update: UpdateRecord, parent: Round) -> tuple[str | None, State | None]:
