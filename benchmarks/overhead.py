@@ -30,6 +30,7 @@ import click
 from tclearn.chain.backends import connect
 from tclearn.fba.propose import build_candidate, propose
 from tclearn.model.architectures import build
+from tclearn.report_plot import grouped_bars
 from tclearn.simulate import Simulation, SimulationConfig
 from tclearn.simulation_cli import services
 from tclearn.store.base import open_store
@@ -163,7 +164,8 @@ def machine() -> dict[str, object]:
 @click.option("--validators", default="4,10,25,50", show_default=True)
 @click.option("--params", "sizes", default="10k,1m,10m", show_default=True)
 @click.option("--repeats", type=int, default=5, show_default=True)
-def main(chain_opt: str, store_opt: str, validators: str, sizes: str, repeats: int) -> None:
+@click.option("--plots", type=click.Path(path_type=Path), default=Path("docs/img"), show_default=True)
+def main(chain_opt: str, store_opt: str, validators: str, sizes: str, repeats: int, plots: Path) -> None:
     rows = []
     with services(chain_opt, store_opt) as (chain_url, store_url):
         for size in sizes.split(","):
@@ -173,8 +175,27 @@ def main(chain_opt: str, store_opt: str, validators: str, sizes: str, repeats: i
                 click.echo(json.dumps(row))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"overhead-{chain_opt}-{store_opt}.json"
-    out.write_text(json.dumps({"machine": machine(), "repeats": repeats, "rows": merged(out, rows)}, indent=1) + "\n")
+    every = merged(out, rows)
+    out.write_text(json.dumps({"machine": machine(), "repeats": repeats, "rows": every}, indent=1) + "\n")
     click.echo(f"wrote {out}")
+    title = f"where a round's time goes ({chain_opt} chain, {store_opt} store)"
+    labels = [f"{r['validators']} val., {r['model']}" for r in every]
+    path = plots / f"overhead-{chain_opt}-{store_opt}.png"
+    click.echo(f"wrote {grouped_bars(path, labels, shares(every), 'share of the round', title)}")
+
+
+def shares(rows: list[dict[str, object]]) -> dict[str, list[float]]:
+    """Per row, the round's share of training, evaluation (screening and validation) and ledger."""
+    series: dict[str, list[float]] = {"training": [], "evaluation": [], "ledger": []}
+    for row in rows:
+        phases = dict(row["phase_seconds_median"])  # type: ignore[call-overload]
+        total = sum(phases.values())
+        training = sum(phases.get(p, 0.0) for p in TRAINING) / total
+        evaluation = sum(phases.get(p, 0.0) for p in EVALUATION) / total
+        series["training"].append(training)
+        series["evaluation"].append(evaluation)
+        series["ledger"].append(1.0 - training - evaluation)
+    return series
 
 
 def merged(out: Path, rows: list[dict[str, object]]) -> list[dict[str, object]]:

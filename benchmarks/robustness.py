@@ -8,8 +8,9 @@ Every cell runs the same harness: the same data split, seeds, model, local train
 (`tclearn.simulate.Simulation`). The baselines (FedAvg with no defence, coordinate median,
 trimmed mean, Krum) aggregate with Flower's own implementations (`flwr`, the benchmark extra)
 and accept every aggregate; the FBA cells run the whole protocol on the in-process EVM and the
-embedded store. Writes benchmarks/results/robustness[-quick].json (one row per cell, every
-run's per-round accuracy) and prints one JSON line per cell.
+embedded store. Writes benchmarks/results/robustness[-quick].json (one row per cell; the quick
+grid's file also holds every run's per-round accuracy, the full grid's are in its journal) and
+prints one JSON line per cell.
 
 The full grid takes hours on two cores, so it runs the cells that bear on the issue's claim
 first (a third of the members attacking, FedAvg and the FBA) and appends every finished run to
@@ -211,7 +212,8 @@ def summarise(runs: Sequence[Run]) -> list[dict[str, object]]:
             "attacked_heads_mean": _mean(r.attacked_heads for r in cell_runs),
             "attack_updates_in": sum(r.attack_updates_in for r in cell_runs),
             "attack_updates": sum(r.attack_updates for r in cell_runs),
-            "rounds_to_95pct_centralized": _mean(_rounds_to(r, 0.95) for r in cell_runs),
+            "rounds_to_95pct_centralized": _mean(_rounds_to(r, 0.95) for r in cell_runs),  # of the runs reaching it
+            "runs_reaching_95pct": sum(_rounds_to(r, 0.95) is not None for r in cell_runs),
         }
         rows.append(row)
     return rows
@@ -233,6 +235,8 @@ def _mean(values: object) -> float | None:
 @click.option("--defences", default=None, help="Only these defences (comma-separated).")
 @click.option("--attackers", "attacker_counts", default=None, help="Only these attacker counts, e.g. 2 or 0,2.")
 @click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--no-run", is_flag=True, help="Only summarise and plot the runs the journal holds.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print the summary as docs/RESULTS.md's tables.")
 @click.option("--plots", type=click.Path(path_type=Path), default=Path("docs/img"), show_default=True)
 def main(
     quick: bool,
@@ -241,6 +245,8 @@ def main(
     defences: str | None,
     attacker_counts: str | None,
     workers: int,
+    no_run: bool,
+    as_markdown: bool,
     plots: Path,
 ) -> None:
     cells = grid(quick, seeds or (1 if quick else 3), rounds or (8 if quick else 20))
@@ -250,24 +256,29 @@ def main(
         cells = [c for c in cells if str(c.attackers) in attacker_counts.split(",")]
     stem = "robustness-quick" if quick else "robustness"
     journal = None if quick else RESULTS / "robustness-runs.jsonl"
-    runs = run_all(cells, workers, journal)
+    runs = run_all(cells, 0 if no_run else workers, journal)
     rows = summarise(runs)
     for row in rows:
         click.echo(json.dumps(row))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{stem}.json"
-    document = {"rows": rows, "runs": [asdict(r) for r in runs]}
+    document: dict[str, object] = {"rows": rows}
+    if journal is None:  # the full grid's runs are in its journal
+        document["runs"] = [asdict(r) for r in runs]
     out.write_text(json.dumps(document, indent=1) + "\n")
     click.echo(f"wrote {out}")
     for path in plot(rows, plots, stem):
         click.echo(f"wrote {path}")
+    if as_markdown:
+        click.echo(markdown(rows))
 
 
 def run_all(cells: Sequence[Cell], workers: int, journal: Path | None) -> list[Run]:
-    """Every cell's run, reusing those the journal holds and appending each new one as it ends."""
+    """Every cell's run, reusing those the journal holds and appending each new one as it ends
+    (with no workers: only those the journal holds)."""
     done = {run.cell: run for run in read_journal(journal)} if journal else {}
-    todo = [c for c in cells if c not in done]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    todo = [c for c in cells if c not in done] if workers else []
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         for future in as_completed([pool.submit(run_cell, c) for c in todo]):
             run = future.result()
             done[run.cell] = run
@@ -291,6 +302,56 @@ def read_journal(journal: Path) -> list[Run]:
             continue
         runs.append(Run(**{**record, "cell": Cell(**record["cell"])}))
     return runs
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    """The tables of docs/RESULTS.md: per split and attacker count, final accuracy per attack and
+    defence, then what got in and how fast each defence learnt."""
+    out = []
+    for alpha, attackers in sorted({(r["alpha"], r["attackers"]) for r in rows if r["attackers"]}):
+        chosen = [r for r in rows if r["alpha"] == alpha and r["attackers"] in (0, attackers)]
+        defences = [d for d in PRIORITY if any(r["defence"] == d for r in chosen)]
+        attacks = list(dict.fromkeys(str(r["attack"]) for r in chosen))
+        by = {(r["attack"], r["defence"]): r for r in chosen}
+        out += [f"Dirichlet α = {alpha}, {attackers} of 6 members attacking: final G accuracy, mean ± sd (seeds)", ""]
+        out += ["| attack | " + " | ".join(defences) + " |", "|---|" + "---:|" * len(defences)]
+        for attack in attacks:
+            cells = [by.get((attack, d)) for d in defences]
+            out.append(f"| {attack} | " + " | ".join(_accuracy_cell(c) for c in cells) + " |")
+        out += ["", "Points of final accuracy against the same defence's attack-free run:", ""]
+        out += ["| attack | " + " | ".join(defences) + " |", "|---|" + "---:|" * len(defences)]
+        for attack in attacks[1:] if attacks and attacks[0] == "none" else attacks:
+            drops = [_drop_cell(by.get((attack, d)), by.get(("none", d))) for d in defences]
+            out.append(f"| {attack} | " + " | ".join(drops) + " |")
+        out += ["", "| attack | defence | backdoor success | attacked heads | attack updates in | rounds to 95 % |"]
+        out += ["|---|---|---:|---:|---:|---:|"]
+        for attack in attacks:
+            for defence in defences:
+                row = by.get((attack, defence))
+                if row is not None:
+                    out.append(f"| {attack} | {defence} | {_detail_cells(row)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _accuracy_cell(row: dict[str, object] | None) -> str:
+    if row is None:
+        return "—"
+    return f"{row['final_accuracy_mean']:.3f} ± {row['final_accuracy_sd']:.3f} ({row['seeds']})"
+
+
+def _drop_cell(row: dict[str, object] | None, clean: dict[str, object] | None) -> str:
+    if row is None or clean is None:
+        return "—"
+    return f"{100 * (float(row['final_accuracy_mean']) - float(clean['final_accuracy_mean'])):+.1f}"
+
+
+def _detail_cells(row: dict[str, object]) -> str:
+    heads = "—" if row["attacked_heads_mean"] is None else f"{row['attacked_heads_mean']:.2f}"
+    rounds = "—" if row["rounds_to_95pct_centralized"] is None else f"{row['rounds_to_95pct_centralized']:.1f}"
+    reached = f"{rounds} ({row['runs_reaching_95pct']}/{row['seeds']})"
+    updates = f"{row['attack_updates_in']}/{row['attack_updates']}"
+    return f"{row['backdoor_success_mean']:.2f} | {heads} | {updates} | {reached}"
 
 
 def plot(rows: list[dict[str, object]], directory: Path, stem: str) -> list[Path]:

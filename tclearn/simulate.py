@@ -253,10 +253,15 @@ class Simulation:
         return evaluate(model, self.dataset.x[g], self.dataset.y[g], self.dataset.num_classes).accuracy
 
     def centralized_accuracy(self) -> float:
-        """The same architecture trained on the union of the members' data, same epochs."""
+        """The same architecture trained on the union of the members' data, as many epochs as
+        the coalition's rounds gave each member's data (in sequential learning a member trains
+        once every `members` blocks)."""
         model = build(self.family.spec, seed=self.config.seed)
         train = self.split.train
-        epochs = self.config.rounds * self.config.local_epochs
+        turns = self.config.rounds
+        if self.config.learning == "sequential":
+            turns = max(1, turns // self.config.members)
+        epochs = turns * self.config.local_epochs
         recipe = self.config.train_config
         config = TrainConfig(epochs=epochs, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate)
         train_local(model, self.dataset.x[train], self.dataset.y[train], config, self.config.min_batch_size, 0)

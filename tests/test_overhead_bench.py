@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.overhead import measure, merged
+from benchmarks.overhead import measure, merged, shares
 
 
 def test_a_measured_round_accounts_for_every_phase_and_its_gas() -> None:
@@ -17,6 +17,9 @@ def test_a_measured_round_accounts_for_every_phase_and_its_gas() -> None:
     assert 0.0 < float(row["ledger_share_median"]) < 1.0
     assert int(row["gas_per_round_median"]) > 100_000, "registrations, a proposal and votes were mined"
     assert 10_000 < int(row["parameters"]) < 12_000
+    split = shares([row])
+    assert abs(sum(v[0] for v in split.values()) - 1.0) < 1e-9
+    assert abs(split["ledger"][0] - float(row["ledger_share_median"])) < 1e-3, "one repeat: the same split"
 
 
 def test_a_sweep_in_parts_keeps_earlier_rows_and_replaces_remeasured_ones(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("flwr")
 
 from benchmarks import robustness
-from benchmarks.robustness import Cell, _flower_rule, grid, run_all, run_cell, summarise
+from benchmarks.robustness import Cell, _flower_rule, grid, markdown, run_all, run_cell, summarise
 from tclearn.fba import aggregate as ours
 
 
@@ -48,6 +48,10 @@ def test_a_baseline_and_an_fba_cell_run_on_the_same_harness() -> None:
     assert [r["defence"] for r in rows] == ["fedavg", "fba-fedavg"]
     assert rows[1]["final_accuracy_mean"] > rows[0]["final_accuracy_mean"]
     assert all(0.0 <= r["backdoor_success_mean"] <= 1.0 for r in rows)
+    tables = markdown(rows)
+    assert "| attack | fedavg | fba-fedavg |" in tables
+    assert f"| noise | fba-fedavg | {rows[1]['backdoor_success_mean']:.2f} | 0.00 | 0/4 |" in tables
+    assert "| noise | — | — |" in tables, "no attack-free run in this grid: no drop to show"
 
 
 def test_the_full_grid_puts_the_claims_cells_first() -> None:
@@ -71,3 +75,19 @@ def test_a_stopped_grid_resumes_from_its_journal(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(robustness, "run_cell", refuse)
     again = run_all([cell], 1, journal)
     assert again == first and again[0].cell == cell
+    other = Cell("median", "noise", 2, 0.5, 0, 1)
+    assert run_all([cell, other], 0, journal) == first, "no workers: the journal's runs only"
+
+
+def test_the_quick_grid_supports_the_claim() -> None:
+    """CI's smoke of the evidence: α = 0.5, 2 of 6 attacking, 8 rounds (about a minute)."""
+    rows = {(r["attack"], r["defence"]): r for r in summarise(run_all(grid(quick=True, seeds=1, rounds=8), 2, None))}
+
+    def drop(attack: str, defence: str) -> float:
+        clean = rows[("none", defence)]["final_accuracy_mean"]
+        return float(clean) - float(rows[(attack, defence)]["final_accuracy_mean"])  # type: ignore[arg-type]
+
+    for attack in ("noise", "sign-flip"):
+        assert drop(attack, "fba-fedavg") <= 0.02, attack
+        assert drop(attack, "fedavg") > 0.10, attack
+        assert rows[(attack, "fba-fedavg")]["attack_updates_in"] == 0

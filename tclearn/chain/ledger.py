@@ -295,12 +295,13 @@ class Ledger:
         return [log["args"]["id"] for log in self._logs(f"Block{outcome}")]
 
     def lineage(self, block_id: int | None = None) -> list[int]:
-        """Block ids from `block_id` (default: the head) back to genesis."""
+        """Block ids from `block_id` (default: the head) back to genesis (parents read from the
+        kept proposal records: a walk back costs no request once made)."""
         current = self.cursor().head if block_id is None else block_id
         chain = []
         while current:
             chain.append(current)
-            current = self.block(current).parent
+            current = self.block_record(current).parent
         return chain
 
     # ------------------------------------------------------------------ internals

@@ -73,7 +73,7 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalP
     if plan.learning == "sequential":
         passing = _first_viable(evaluator, plan, parent, [p for p in passing if (p[0].id,) not in rejected_sets])
     elif plan.screen:
-        passing = _select_viable(ctx, evaluator, plan, parent, passing, excluded)
+        passing = Screening(ctx, evaluator, plan, parent).select_viable(passing, excluded)
     if passing and tuple(u.id for u, _ in passing) in rejected_sets:
         dropped = passing.pop()  # the newest: the coalition already refused exactly this set
         excluded[dropped[0].id] = "in-rejected-candidate"
@@ -86,9 +86,10 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalP
     return Candidate(head, ids, sha256(data), cid, ctx.put_json(metadata), excluded)
 
 
-def _first_viable(
-    evaluator: Evaluator, plan: ProposalPlan, parent: ParentView, passing: list[tuple[UpdateRecord, State]]
-) -> list[tuple[UpdateRecord, State]]:
+Item = tuple[UpdateRecord, State]
+
+
+def _first_viable(evaluator: Evaluator, plan: ProposalPlan, parent: ParentView, passing: list[Item]) -> list[Item]:
     """Sequential learning: the oldest update that does not degrade the parent (any, unscreened)."""
     for item in passing:
         if not plan.screen or evaluator.viability(parent.evals, item[1]).accept:
@@ -96,104 +97,80 @@ def _first_viable(
     return []
 
 
-def _select_viable(
-    ctx: CoalitionContext,
-    evaluator: Evaluator,
-    plan: ProposalPlan,
-    parent: ParentView,
-    passing: list[tuple[UpdateRecord, State]],
-    excluded: dict[int, str],
-) -> list[tuple[UpdateRecord, State]]:
-    """The set of updates to aggregate: all of them less the harmful ones if that is viable;
-    otherwise the best viable set along a forward selection.
+@dataclass(frozen=True)
+class Screening:
+    """The general's judgement of sets of updates on one parent, as validators will judge them."""
 
-    Pruning alone can end empty on non-IID data: one member's step can look useless on G while
-    the aggregate needs it to stay above its parent (and a smaller set makes other updates look
-    harmful). The forward selection grows a set from the update best on G alone, adding each
-    time the update that makes the aggregate best, and proposes the best of those sets that is
-    viable once its harmful updates are pruned — validators judge exactly the set proposed.
-    """
-    kept = _drop_harmful(ctx, evaluator, plan, parent, passing, excluded)
-    if kept and _viable(ctx, evaluator, plan, parent, kept):
-        return kept
-    for subset in _forward_sets(ctx, evaluator, plan, passing):
-        reasons: dict[int, str] = {}
-        kept = _drop_harmful(ctx, evaluator, plan, parent, subset, reasons)
-        if kept and _viable(ctx, evaluator, plan, parent, kept):
-            chosen = {u.id for u, _ in kept}
-            for update, _ in passing:
-                if update.id in chosen:
-                    excluded.pop(update.id, None)
-                else:
-                    excluded[update.id] = reasons.get(update.id, "degrades-aggregate")
+    ctx: CoalitionContext
+    evaluator: Evaluator
+    plan: ProposalPlan
+    parent: ParentView
+
+    def select_viable(self, passing: list[Item], excluded: dict[int, str]) -> list[Item]:
+        """The set of updates to aggregate: all of them less the harmful ones if that is viable;
+        otherwise the best viable set along a forward selection.
+
+        Pruning alone can end empty on non-IID data: one member's step can look useless on G
+        while the aggregate needs it to stay above its parent (and a smaller set makes other
+        updates look harmful). The forward selection grows a set from the update best on G
+        alone, adding each time the update that makes the aggregate best, and proposes the best
+        of those sets that is viable once its harmful updates are pruned — validators judge
+        exactly the set proposed.
+        """
+        kept = self.drop_harmful(passing, excluded)
+        if kept and self.viable(kept):
             return kept
-    for update, _ in passing:
-        excluded.setdefault(update.id, "degrades-parent")
-    return []
+        for subset in self.forward_sets(passing):
+            reasons: dict[int, str] = {}
+            kept = self.drop_harmful(subset, reasons)
+            if kept and self.viable(kept):
+                chosen = {u.id for u, _ in kept}
+                for update, _ in passing:
+                    if update.id in chosen:
+                        excluded.pop(update.id, None)
+                    else:
+                        excluded[update.id] = reasons.get(update.id, "degrades-aggregate")
+                return kept
+        for update, _ in passing:
+            excluded.setdefault(update.id, "degrades-parent")
+        return []
+
+    def drop_harmful(self, passing: list[Item], excluded: dict[int, str]) -> list[Item]:
+        """Drops the most harmful update, then judges the rest again, until none is harmful."""
+        while len(passing) > 1:
+            ids = [u.id for u, _ in passing]
+            states, samples = [s for _, s in passing], [u.samples for u, _ in passing]
+            metadata = self.plan.metadata(ids, {})
+            harmful = harmful_updates(self.evaluator, self.ctx.family, metadata, self.parent, ids, states, samples)
+            if not harmful:
+                break
+            worst, reason = next(iter(harmful.items()))
+            excluded[worst] = reason
+            passing = [p for p in passing if p[0].id != worst]
+        return passing
+
+    def forward_sets(self, passing: list[Item]) -> list[list[Item]]:
+        """The sets of a greedy forward selection on G (accuracy, then loss), best first."""
+        scored: list[tuple[tuple[float, float], list[Item]]] = []
+        chosen: list[Item] = []
+        pool = list(passing)
+        while pool:
+            score, best = max(((self.score([*chosen, item]), item) for item in pool), key=lambda p: p[0])
+            chosen = [*chosen, best]
+            pool.remove(best)
+            scored.append((score, chosen))
+        scored.sort(key=lambda pair: pair[0], reverse=True)
+        return [subset for _, subset in scored]
+
+    def score(self, subset: list[Item]) -> tuple[float, float]:
+        g = self.evaluator.evaluate(_aggregate(self.ctx, self.plan, subset))[0]
+        return g.accuracy, -g.loss
+
+    def viable(self, subset: list[Item]) -> bool:
+        return self.evaluator.viability(self.parent.evals, _aggregate(self.ctx, self.plan, subset)).accept
 
 
-def _drop_harmful(
-    ctx: CoalitionContext,
-    evaluator: Evaluator,
-    plan: ProposalPlan,
-    parent: ParentView,
-    passing: list[tuple[UpdateRecord, State]],
-    excluded: dict[int, str],
-) -> list[tuple[UpdateRecord, State]]:
-    """Drops the most harmful update, then judges the rest again, until none is harmful."""
-    while len(passing) > 1:
-        ids = [u.id for u, _ in passing]
-        harmful = harmful_updates(
-            evaluator,
-            ctx.family,
-            plan.metadata(ids, {}),
-            parent,
-            ids,
-            [s for _, s in passing],
-            [u.samples for u, _ in passing],
-        )
-        if not harmful:
-            break
-        worst, reason = next(iter(harmful.items()))
-        excluded[worst] = reason
-        passing = [p for p in passing if p[0].id != worst]
-    return passing
-
-
-def _forward_sets(
-    ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalPlan, passing: list[tuple[UpdateRecord, State]]
-) -> list[list[tuple[UpdateRecord, State]]]:
-    """The sets of a greedy forward selection on G (accuracy, then loss), best first."""
-    scored: list[tuple[tuple[float, float], list[tuple[UpdateRecord, State]]]] = []
-    chosen: list[tuple[UpdateRecord, State]] = []
-    pool = list(passing)
-    while pool:
-        score, best = max(((_score(ctx, evaluator, plan, [*chosen, item]), item) for item in pool), key=lambda p: p[0])
-        chosen = [*chosen, best]
-        pool.remove(best)
-        scored.append((score, chosen))
-    scored.sort(key=lambda pair: pair[0], reverse=True)
-    return [subset for _, subset in scored]
-
-
-def _score(
-    ctx: CoalitionContext, evaluator: Evaluator, plan: ProposalPlan, subset: list[tuple[UpdateRecord, State]]
-) -> tuple[float, float]:
-    g = evaluator.evaluate(_aggregate(ctx, plan, subset))[0]
-    return g.accuracy, -g.loss
-
-
-def _viable(
-    ctx: CoalitionContext,
-    evaluator: Evaluator,
-    plan: ProposalPlan,
-    parent: ParentView,
-    subset: list[tuple[UpdateRecord, State]],
-) -> bool:
-    return evaluator.viability(parent.evals, _aggregate(ctx, plan, subset)).accept
-
-
-def _aggregate(ctx: CoalitionContext, plan: ProposalPlan, subset: list[tuple[UpdateRecord, State]]) -> State:
+def _aggregate(ctx: CoalitionContext, plan: ProposalPlan, subset: list[Item]) -> State:
     metadata = plan.metadata([u.id for u, _ in subset], {})
     return combine(ctx.family, metadata, [s for _, s in subset], [u.samples for u, _ in subset])
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tclearn import simulate
 from tclearn.chain.backends import connect
 from tclearn.chain.ledger import BlockState
 from tclearn.errors import ChainError
@@ -160,6 +161,18 @@ def test_on_a_dirichlet_0_5_split_sign_flippers_stay_out_and_learning_goes_on() 
     assert result.attacks_proposed == 16 and result.attacks_accepted == 0
     assert [r.outcome for r in result.history] == ["final"] * 8
     assert result.final_accuracy > 0.95
+
+
+def test_the_centralized_reference_trains_as_many_epochs_as_each_members_data_got(
+    sim: Simulation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    epochs: list[int] = []
+    monkeypatch.setattr(simulate, "train_local", lambda model, x, y, config, *rest: epochs.append(config.epochs))
+    sim.config = small(rounds=12, learning="sequential")  # each of 4 members trained 3 times
+    sim.centralized_accuracy()
+    sim.config = small(rounds=3)  # every member trained in each of 3 rounds
+    sim.centralized_accuracy()
+    assert epochs == [6, 6]
 
 
 def test_a_member_refused_for_outliers_is_suspended_until_its_record_clears(
