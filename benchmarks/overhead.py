@@ -6,10 +6,11 @@
 For each (validators, model size) it plays `--repeats` accepted federated-averaging rounds of
 6 members on breast cancer and times each phase: local training, storage (put), registration,
 general draw, candidate building (the general's screening: evaluation), proposal, validation
-(per validator: evaluation), votes (transactions, the last one finalizing). The ledger's
-overhead is everything but training and evaluation, as a share of the round. Gas per round is
-read from the chain's blocks. Medians of the repeats, in one process; the machine is described
-in the output. Writes benchmarks/results/overhead-<chain>-<store>.json.
+(per validator: evaluation), votes, and finality (the deciding vote, which makes the block the
+head). The ledger's overhead is everything but training and evaluation, as a share of the
+round. Gas per round is read from the chain's blocks. Medians of the repeats, in one process;
+the machine is described in the output. Writes benchmarks/results/overhead-<chain>-<store>.json
+and a plot of each row's shares; `--markdown` prints the file's rows as docs/RESULTS.md's table.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class Stopwatch:
         finally:
             self.seconds[phase] += time.perf_counter() - start
 
+    def add(self, phase: str, seconds: float) -> None:
+        """Books time measured before its phase was known (a vote is finality only once cast)."""
+        self.seconds[phase] += seconds
+
 
 def timed_round(sim: Simulation, number: int) -> tuple[dict[str, float], int, int]:
     """One federated-averaging round, phase by phase: (seconds per phase, gas, validators' checks)."""
@@ -79,16 +84,19 @@ def timed_round(sim: Simulation, number: int) -> tuple[dict[str, float], int, in
         raise RuntimeError("no candidate: an honest round should always have one")
     with watch("proposal"):
         block = propose(sim.ctx, general, candidate)
-    checks = 0
+    checks, final = 0, False
     for voter in sim.voters:
-        if ledger.block(block).state.name != "PENDING":
-            break
         with watch("validation"):
             verdict = voter.check(block)
-        with watch("votes"):
-            voter.cast(block, verdict)
+        started = time.perf_counter()
+        voter.cast(block, verdict)
+        seconds = time.perf_counter() - started
+        final = ledger.cursor().head == block
+        watch.add("finality" if final else "votes", seconds)
         checks += 1
-    if ledger.cursor().head != block:
+        if final:
+            break
+    if not final:
         raise RuntimeError(f"round {number} was not accepted")
     gas = sum(int(w3.eth.get_block(n)["gasUsed"]) for n in range(first_block, w3.eth.block_number + 1))
     return dict(watch.seconds), gas, checks
@@ -165,23 +173,65 @@ def machine() -> dict[str, object]:
 @click.option("--params", "sizes", default="10k,1m,10m", show_default=True)
 @click.option("--repeats", type=int, default=5, show_default=True)
 @click.option("--plots", type=click.Path(path_type=Path), default=Path("docs/img"), show_default=True)
-def main(chain_opt: str, store_opt: str, validators: str, sizes: str, repeats: int, plots: Path) -> None:
-    rows = []
-    with services(chain_opt, store_opt) as (chain_url, store_url):
-        for size in sizes.split(","):
-            for count in (int(v) for v in validators.split(",")):
-                row = measure(chain_url, store_url, count, size, repeats)
-                rows.append(row)
-                click.echo(json.dumps(row))
-    RESULTS.mkdir(exist_ok=True)
+@click.option("--no-run", is_flag=True, help="Measure nothing: plot (and print) the rows the file holds.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print the file's rows as docs/RESULTS.md's table.")
+def main(
+    chain_opt: str,
+    store_opt: str,
+    validators: str,
+    sizes: str,
+    repeats: int,
+    plots: Path,
+    no_run: bool,
+    as_markdown: bool,
+) -> None:
     out = RESULTS / f"overhead-{chain_opt}-{store_opt}.json"
-    every = merged(out, rows)
-    out.write_text(json.dumps({"machine": machine(), "repeats": repeats, "rows": every}, indent=1) + "\n")
-    click.echo(f"wrote {out}")
+    if no_run:
+        every = json.loads(out.read_text())["rows"]
+    else:
+        rows = []
+        with services(chain_opt, store_opt) as (chain_url, store_url):
+            for size in sizes.split(","):
+                for count in (int(v) for v in validators.split(",")):
+                    row = measure(chain_url, store_url, count, size, repeats)
+                    rows.append(row)
+                    click.echo(json.dumps(row))
+        RESULTS.mkdir(exist_ok=True)
+        every = merged(out, rows)
+        out.write_text(json.dumps({"machine": machine(), "repeats": repeats, "rows": every}, indent=1) + "\n")
+        click.echo(f"wrote {out}")
     title = f"where a round's time goes ({chain_opt} chain, {store_opt} store)"
     labels = [f"{r['validators']} val., {r['model']}" for r in every]
     path = plots / f"overhead-{chain_opt}-{store_opt}.png"
     click.echo(f"wrote {grouped_bars(path, labels, shares(every), 'share of the round', title)}")
+    if as_markdown:
+        click.echo(markdown(every))
+
+
+PHASES = ("training", "candidate", "validation", "storage", "registration", "draw", "proposal", "votes", "finality")
+HEADER = (
+    "| validators | parameters | round (s) | training | general: screening | validation (per validator) "
+    "| storage | registration | draw | proposal | votes | finality | ledger (s) | ledger share | gas / round "
+    "| store put / get (MB/s) |"
+)
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    """docs/RESULTS.md's table: one line per row, seconds per phase (medians)."""
+    lines = [HEADER, "|" + "---:|" * HEADER.count(" | ") + "---:|"]
+    for row in rows:
+        phases = dict(row["phase_seconds_median"])  # type: ignore[call-overload]
+        cells = [f"{phases.get(p, 0.0):.3f}" for p in PHASES]
+        cells[2] += f" ({float(row['validation_seconds_per_validator']):.3f})"  # type: ignore[arg-type]
+        ledger = sum(v for p, v in phases.items() if p not in TRAINING + EVALUATION)
+        lines.append(
+            f"| {row['validators']} | {int(row['parameters']):,} | {float(row['round_seconds_median']):.2f} | "  # type: ignore[call-overload]
+            + " | ".join(cells)
+            + f" | {ledger:.2f} | {100 * float(row['ledger_share_median']):.1f} % "  # type: ignore[arg-type]
+            + f"| {int(row['gas_per_round_median']):,} "  # type: ignore[call-overload]
+            + f"| {float(row['store_put_mb_per_s']):.0f} / {float(row['store_get_mb_per_s']):.0f} |"  # type: ignore[arg-type]
+        )
+    return "\n".join(lines)
 
 
 def shares(rows: list[dict[str, object]]) -> dict[str, list[float]]:

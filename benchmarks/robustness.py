@@ -21,9 +21,10 @@ the summary is always of every run recorded for the grid.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -36,7 +37,7 @@ from tclearn.attacks import ATTACKS, backdoor_target, with_trigger
 from tclearn.chain.backends import connect
 from tclearn.model.family import State
 from tclearn.model.train import evaluate
-from tclearn.report_plot import grouped_bars
+from tclearn.report_plot import curves, grouped_bars
 from tclearn.simulate import Simulation, SimulationConfig
 from tclearn.store.base import open_store
 
@@ -82,6 +83,15 @@ class Run:
     attacked_heads: float | None  # share of new heads built with an attacker's update
     attack_updates_in: int
     attack_updates: int
+    # Candidate blocks (baselines: aggregates) built with an attacker's update, and how many of
+    # them became the head; None in runs journalled before these were counted.
+    attacked_candidates: int | None = None
+    attacked_candidates_final: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Recorded with every measure the harness takes now (else the grid runs it again)."""
+        return self.attacked_candidates is not None
 
 
 def run_cell(cell: Cell) -> Run:
@@ -104,6 +114,7 @@ def _fba(sim: Simulation, cell: Cell) -> Run:
     if cell.defence == "fba-sequential":  # one member per block: a round is one turn of all members
         history = history[cell.members - 1 :: cell.members]
     finals = [r for r in result.history if r.outcome == "final"]
+    attacked = [r for r in result.history if r.attackers_in > 0]  # proposed candidates only
     head_state = sim.ctx.block_weights(result.head)[1]
     return Run(
         cell,
@@ -113,6 +124,8 @@ def _fba(sim: Simulation, cell: Cell) -> Run:
         sum(r.attackers_in > 0 for r in finals) / len(finals) if finals and cell.attack != "none" else None,
         result.attacks_accepted,
         result.attacks_proposed,
+        len(attacked),
+        sum(r.outcome == "final" for r in attacked),
     )
 
 
@@ -120,23 +133,37 @@ def _baseline(sim: Simulation, cell: Cell) -> Run:
     """Plain federated learning: every member's update, Flower's rule, no vote."""
     rule = _flower_rule(cell)
     state = sim.ctx.block_weights(1)[1]
-    accuracy, attack_updates = [], 0
+    accuracy, attack_updates, attack_updates_in, attacked_heads = [], 0, 0, 0
     for number in range(1, cell.rounds + 1):
         steps = [sim.member_step(i, state, seed=cell.seed * 1000 + number * 50 + i) for i in range(cell.members)]
-        attack_updates += sum(attacking for _, attacking in steps)
         arrays = [(sim.family.to_arrays(s), len(sim.split.members[i])) for i, (s, _) in enumerate(steps)]
-        state = sim.family.from_arrays(rule(arrays))
+        aggregate = rule(arrays)
+        used = _used_updates(cell, arrays, aggregate)
+        attacking_in = sum(attacking and is_used for (_, attacking), is_used in zip(steps, used, strict=True))
+        attack_updates += sum(attacking for _, attacking in steps)
+        attack_updates_in += attacking_in
+        attacked_heads += attacking_in > 0
+        state = sim.family.from_arrays(aggregate)
         accuracy.append(sim.global_accuracy(state))
-    attacked = cell.attack != "none"
     return Run(
         cell,
         accuracy,
         sim.centralized_accuracy(),
         _backdoor_success(sim, state),
-        1.0 if attacked else None,
+        attacked_heads / cell.rounds if cell.attack != "none" else None,
+        attack_updates_in,
         attack_updates,
-        attack_updates,
+        attacked_heads,  # no vote: every attacked aggregate becomes the head
+        attacked_heads,
     )
+
+
+def _used_updates(cell: Cell, arrays: list[tuple[list[np.ndarray], int]], aggregate: list[np.ndarray]) -> list[bool]:
+    """Which updates the new model is built from: Krum keeps the one it selects (its output is
+    that update); mean, median and trimmed mean compute every coordinate over all of them."""
+    if cell.defence != "krum":
+        return [True] * len(arrays)
+    return [all(np.array_equal(a, b) for a, b in zip(update, aggregate, strict=True)) for update, _ in arrays]
 
 
 def _flower_rule(cell: Cell) -> Callable[[list[tuple[list[np.ndarray], int]]], list[np.ndarray]]:
@@ -214,6 +241,8 @@ def summarise(runs: Sequence[Run]) -> list[dict[str, object]]:
             "attack_updates": sum(r.attack_updates for r in cell_runs),
             "rounds_to_95pct_centralized": _mean(_rounds_to(r, 0.95) for r in cell_runs),  # of the runs reaching it
             "runs_reaching_95pct": sum(_rounds_to(r, 0.95) is not None for r in cell_runs),
+            "attacked_candidates": _total(r.attacked_candidates for r in cell_runs),
+            "attacked_candidates_final": _total(r.attacked_candidates_final for r in cell_runs),
         }
         rows.append(row)
     return rows
@@ -221,6 +250,12 @@ def summarise(runs: Sequence[Run]) -> list[dict[str, object]]:
 
 def _rounds_to(run: Run, share: float) -> float | None:
     return next((i + 1.0 for i, a in enumerate(run.accuracy) if a >= share * run.centralized), None)
+
+
+def _total(values: Iterable[int | None]) -> int | None:
+    """The sum over seeds, or None if a run did not count it."""
+    counted = list(values)
+    return None if any(v is None for v in counted) else sum(counted)  # type: ignore[misc]
 
 
 def _mean(values: object) -> float | None:
@@ -267,7 +302,7 @@ def main(
         document["runs"] = [asdict(r) for r in runs]
     out.write_text(json.dumps(document, indent=1) + "\n")
     click.echo(f"wrote {out}")
-    for path in plot(rows, plots, stem):
+    for path in [*plot(rows, plots, stem), *plot_curves(runs, plots, stem)]:
         click.echo(f"wrote {path}")
     if as_markdown:
         click.echo(markdown(rows))
@@ -275,19 +310,30 @@ def main(
 
 def run_all(cells: Sequence[Cell], workers: int, journal: Path | None) -> list[Run]:
     """Every cell's run, reusing those the journal holds and appending each new one as it ends
-    (with no workers: only those the journal holds)."""
+    (with no workers: only those the journal holds). A run journalled before the harness took
+    all its measures is run again; until then its record stands (the newest record counts)."""
     done = {run.cell: run for run in read_journal(journal)} if journal else {}
-    todo = [c for c in cells if c not in done] if workers else []
+    todo = [c for c in cells if c not in done or not done[c].complete] if workers else []
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         for future in as_completed([pool.submit(run_cell, c) for c in todo]):
             run = future.result()
             done[run.cell] = run
             if journal is not None:
-                journal.parent.mkdir(exist_ok=True)
-                with journal.open("a") as handle:
-                    handle.write(json.dumps(asdict(run)) + "\n")
+                _append(journal, run)
             click.echo(f"done {run.cell}", err=True)
     return [done[c] for c in cells if c in done]
+
+
+def _append(journal: Path, run: Run) -> None:
+    """One line per run; a line a crash cut short is closed first, so the new one stays whole."""
+    journal.parent.mkdir(exist_ok=True)
+    with journal.open("a+b") as handle:  # appends go to the end, wherever it last read
+        end = handle.seek(0, os.SEEK_END)
+        if end:
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+        handle.write(json.dumps(asdict(run)).encode() + b"\n")
 
 
 def read_journal(journal: Path) -> list[Run]:
@@ -323,8 +369,7 @@ def markdown(rows: list[dict[str, object]]) -> str:
         for attack in attacks[1:] if attacks and attacks[0] == "none" else attacks:
             drops = [_drop_cell(by.get((attack, d)), by.get(("none", d))) for d in defences]
             out.append(f"| {attack} | " + " | ".join(drops) + " |")
-        out += ["", "| attack | defence | backdoor success | attacked heads | attack updates in | rounds to 95 % |"]
-        out += ["|---|---|---:|---:|---:|---:|"]
+        out += ["", f"| attack | defence | {' | '.join(DETAILS)} |", "|---|---|" + "---:|" * len(DETAILS)]
         for attack in attacks:
             for defence in defences:
                 row = by.get((attack, defence))
@@ -346,26 +391,72 @@ def _drop_cell(row: dict[str, object] | None, clean: dict[str, object] | None) -
     return f"{100 * (float(row['final_accuracy_mean']) - float(clean['final_accuracy_mean'])):+.1f}"
 
 
+DETAILS = (
+    "backdoor success",
+    "attacked candidates that became the head",
+    "attacked heads",
+    "attack updates in",
+    "rounds to 95 %",
+)
+
+
 def _detail_cells(row: dict[str, object]) -> str:
     heads = "—" if row["attacked_heads_mean"] is None else f"{row['attacked_heads_mean']:.2f}"
     rounds = "—" if row["rounds_to_95pct_centralized"] is None else f"{row['rounds_to_95pct_centralized']:.1f}"
     reached = f"{rounds} ({row['runs_reaching_95pct']}/{row['seeds']})"
     updates = f"{row['attack_updates_in']}/{row['attack_updates']}"
-    return f"{row['backdoor_success_mean']:.2f} | {heads} | {updates} | {reached}"
+    counted = row["attacked_candidates"] is not None
+    candidates = f"{row['attacked_candidates_final']}/{row['attacked_candidates']}" if counted else "—"
+    return f"{row['backdoor_success_mean']:.2f} | {candidates} | {heads} | {updates} | {reached}"
 
 
 def plot(rows: list[dict[str, object]], directory: Path, stem: str) -> list[Path]:
-    """Final G accuracy per attack and defence, one figure per (split, attacker count)."""
+    """Final G accuracy per attack and defence (mean, sd over seeds), one figure per (split,
+    attacker count)."""
     paths = []
     for alpha, attackers in sorted({(r["alpha"], r["attackers"]) for r in rows if r["attackers"]}):
         chosen = [r for r in rows if r["alpha"] == alpha and r["attackers"] in (0, attackers)]
         attacks = list(dict.fromkeys(str(r["attack"]) for r in chosen))
-        defences = list(dict.fromkeys(str(r["defence"]) for r in chosen))
-        accuracy = {(r["attack"], r["defence"]): float(r["final_accuracy_mean"]) for r in chosen}
-        series = {d: [accuracy.get((a, d), float("nan")) for a in attacks] for d in defences}  # nan: not run yet
+        defences = [d for d in PRIORITY if any(r["defence"] == d for r in chosen)]
+        by = {(r["attack"], r["defence"]): r for r in chosen}
+        series = {d: _column(by, attacks, d, "final_accuracy_mean") for d in defences}
+        errors = {d: _column(by, attacks, d, "final_accuracy_sd") for d in defences}
         title = f"final G accuracy, {attackers} of 6 members attacking, Dirichlet α = {alpha}"
         path = directory / f"{stem}-alpha{alpha}-attackers{attackers}.png"
-        paths.append(grouped_bars(path, attacks, series, "accuracy on G", title))
+        paths.append(grouped_bars(path, attacks, series, "accuracy on G", title, errors))
+    return paths
+
+
+Rows = dict[tuple[object, object], dict[str, object]]
+
+
+def _column(by: Rows, attacks: list[str], defence: str, key: str) -> list[float]:
+    """One defence's `key` per attack; nan where the cell has not run yet (no bar)."""
+    return [float(by[(a, defence)][key]) if (a, defence) in by else float("nan") for a in attacks]  # type: ignore[arg-type]
+
+
+CURVE_ATTACKS = ("noise", "sign-flip")
+
+
+def plot_curves(runs: Sequence[Run], directory: Path, stem: str) -> list[Path]:
+    """The head's G accuracy round by round (mean over seeds) per defence, for the claim's
+    attacks at the largest attacker count: how fast each defence learns, and whether it falls."""
+    paths = []
+    most = max((r.cell.attackers for r in runs), default=0)
+    for alpha in sorted({r.cell.alpha for r in runs}):
+        for attack in CURVE_ATTACKS:
+            chosen = [r for r in runs if (r.cell.alpha, r.cell.attack, r.cell.attackers) == (alpha, attack, most)]
+            if not chosen:
+                continue
+            series = {
+                defence: [statistics.mean(step) for step in zip(*(r.accuracy for r in same), strict=True)]
+                for defence in PRIORITY
+                if (same := [r for r in chosen if r.cell.defence == defence])
+            }
+            reference = statistics.mean(r.centralized for r in chosen)
+            title = f"{attack}, {most} of 6 members attacking, Dirichlet α = {alpha}"
+            path = directory / f"{stem}-curves-alpha{alpha}-{attack}.png"
+            paths.append(curves(path, series, reference, "G accuracy of the head (mean over seeds)", title))
     return paths
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.overhead import measure, merged, shares
+from benchmarks.overhead import markdown, measure, merged, shares
 
 
 def test_a_measured_round_accounts_for_every_phase_and_its_gas() -> None:
     row = measure("inprocess:memory", "local", 4, "10k", 1)
     phases = row["phase_seconds_median"]
     assert isinstance(phases, dict)
-    timed = {"training", "storage", "registration", "draw", "candidate", "proposal", "validation", "votes"}
+    timed = {"training", "storage", "registration", "draw", "candidate", "proposal", "validation", "votes", "finality"}
     assert timed <= set(phases)
     assert 0.0 < float(row["ledger_share_median"]) < 1.0
     assert int(row["gas_per_round_median"]) > 100_000, "registrations, a proposal and votes were mined"
@@ -20,6 +20,9 @@ def test_a_measured_round_accounts_for_every_phase_and_its_gas() -> None:
     split = shares([row])
     assert abs(sum(v[0] for v in split.values()) - 1.0) < 1e-9
     assert abs(split["ledger"][0] - float(row["ledger_share_median"])) < 1e-3, "one repeat: the same split"
+    header, rule, line = markdown([row]).splitlines()
+    assert header.count("|") == rule.count("|") == line.count("|")
+    assert line.startswith("| 4 | 11,162 | ") and f"{phases['finality']:.3f}" in line
 
 
 def test_a_sweep_in_parts_keeps_earlier_rows_and_replaces_remeasured_ones(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,18 @@ import pytest
 pytest.importorskip("flwr")
 
 from benchmarks import robustness
-from benchmarks.robustness import Cell, _flower_rule, grid, markdown, run_all, run_cell, summarise
+from benchmarks.robustness import (
+    Cell,
+    _flower_rule,
+    _used_updates,
+    grid,
+    markdown,
+    plot,
+    plot_curves,
+    run_all,
+    run_cell,
+    summarise,
+)
 from tclearn.fba import aggregate as ours
 
 
@@ -38,7 +52,19 @@ def test_baselines_aggregate_with_flowers_rules(defence: str) -> None:
         np.testing.assert_allclose(a, b)
 
 
-def test_a_baseline_and_an_fba_cell_run_on_the_same_harness() -> None:
+def test_krums_new_model_is_built_from_the_one_update_it_selects_only() -> None:
+    rng = np.random.default_rng(2)
+    honest = [[rng.normal(0, 0.1, size=(3, 2)), rng.normal(0, 0.1, size=2)] for _ in range(4)]
+    noise = [[rng.normal(0, 10, size=(3, 2)), rng.normal(0, 10, size=2)] for _ in range(2)]
+    results = [(u, 10) for u in noise + honest]
+    krum = Cell("krum", "noise", 2, 0.5, 0, 1)
+    used = _used_updates(krum, results, _flower_rule(krum)(results))
+    assert sum(used) == 1 and not any(used[:2]), "one honest update selected"
+    median = Cell("median", "noise", 2, 0.5, 0, 1)
+    assert all(_used_updates(median, results, _flower_rule(median)(results)))
+
+
+def test_a_baseline_and_an_fba_cell_run_on_the_same_harness(tmp_path: Path) -> None:
     runs = [run_cell(Cell(defence, "noise", 2, 0.5, 0, 2)) for defence in ("fedavg", "fba-fedavg")]
     baseline, fba = runs
     assert baseline.attack_updates == 4 and baseline.attack_updates_in == 4, "no defence: every update is in"
@@ -50,8 +76,17 @@ def test_a_baseline_and_an_fba_cell_run_on_the_same_harness() -> None:
     assert all(0.0 <= r["backdoor_success_mean"] <= 1.0 for r in rows)
     tables = markdown(rows)
     assert "| attack | fedavg | fba-fedavg |" in tables
-    assert f"| noise | fba-fedavg | {rows[1]['backdoor_success_mean']:.2f} | 0.00 | 0/4 |" in tables
+    assert baseline.attacked_candidates == baseline.attacked_candidates_final == 2, "no vote: every aggregate is head"
+    assert fba.attacked_candidates is not None and fba.attacked_candidates_final == 0
+    fba_line = (
+        f"| noise | fba-fedavg | {rows[1]['backdoor_success_mean']:.2f} | 0/{fba.attacked_candidates} | 0.00 | 0/4 |"
+    )
+    assert fba_line in tables
+    assert f"| noise | fedavg | {rows[0]['backdoor_success_mean']:.2f} | 2/2 | 1.00 | 4/4 |" in tables
     assert "| noise | — | — |" in tables, "no attack-free run in this grid: no drop to show"
+    bars, curves = plot(rows, tmp_path, "t"), plot_curves(runs, tmp_path, "t")
+    assert [p.name for p in bars + curves] == ["t-alpha0.5-attackers2.png", "t-curves-alpha0.5-noise.png"]
+    assert all(p.stat().st_size > 10_000 for p in bars + curves)
 
 
 def test_the_full_grid_puts_the_claims_cells_first() -> None:
@@ -77,6 +112,21 @@ def test_a_stopped_grid_resumes_from_its_journal(tmp_path: Path, monkeypatch: py
     assert again == first and again[0].cell == cell
     other = Cell("median", "noise", 2, 0.5, 0, 1)
     assert run_all([cell, other], 0, journal) == first, "no workers: the journal's runs only"
+
+
+def test_a_run_journalled_before_a_measure_was_added_runs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = tmp_path / "runs.jsonl"
+    cell = Cell("fedavg", "noise", 2, 0.5, 0, 1)
+    old = robustness.Run(cell, [0.5], 0.9, 0.0, 1.0, 2, 2)  # no attacked candidates counted
+    journal.write_text(json.dumps(asdict(old)) + "\n" + '{"cell": {"defence": "fed')  # then a torn line
+    assert run_all([cell], 0, journal) == [old], "until it has run again, the old record stands"
+    fresh = replace(old, attacked_candidates=1, attacked_candidates_final=1)
+    monkeypatch.setattr(robustness, "run_cell", lambda c: fresh)
+    monkeypatch.setattr(robustness, "ProcessPoolExecutor", ThreadPoolExecutor)  # the patch reaches the run
+    assert run_all([cell], 1, journal) == [fresh]
+    assert run_all([cell], 0, journal) == [fresh], "the newest record counts, written whole after the torn line"
 
 
 def test_the_quick_grid_supports_the_claim() -> None:

@@ -25,12 +25,18 @@ from urllib.parse import urlsplit
 import requests
 from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.exceptions import TransactionIndexingInProgress, TransactionNotFound
 from web3.providers.base import BaseProvider
 from web3.types import RPCEndpoint, TxReceipt
 
 from tclearn.errors import ChainError
 
 RECEIPT_TIMEOUT_S = 120
+# A receipt is asked for at once, then after 2 ms, doubling up to a quarter second: a devnet
+# mines within milliseconds, a consortium chain within its block time. (web3's own wait sleeps
+# a fixed 0.1 s after a miss, which made a vote on anvil cost 100 ms whenever the node had not
+# finished mining by the first ask — most votes once the chain had grown.)
+RECEIPT_POLL_S = (0.002, 0.25)
 DEV_CLIENTS = ("anvil", "hardhat", "ganache")
 
 
@@ -232,20 +238,32 @@ class RpcChain(Chain):
 
     def send_raw(self, raw_transaction: bytes) -> TxReceipt:
         try:
-            tx_hash = self.w3.eth.send_raw_transaction(raw_transaction)
-            return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+            return self._receipt(self.w3.eth.send_raw_transaction(raw_transaction))
         except (requests.exceptions.RequestException, OSError) as exc:
             raise ChainError(f"chain unreachable at {self.url}: {exc.__class__.__name__}") from exc
 
     def fund(self, address: str, wei: int) -> None:
         self._require_dev("fund accounts")
-        tx_hash = self.w3.eth.send_transaction({"from": self.w3.eth.accounts[0], "to": address, "value": wei})
-        self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+        self._receipt(self.w3.eth.send_transaction({"from": self.w3.eth.accounts[0], "to": address, "value": wei}))
 
     def advance_time(self, seconds: int) -> None:
         self._require_dev("move the clock")
         self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
         self.w3.provider.make_request("evm_mine", [])
+
+    def _receipt(self, tx_hash: bytes) -> TxReceipt:
+        """The mined transaction's receipt, asked for promptly and then less often (RECEIPT_POLL_S)."""
+        deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+        wait, longest = RECEIPT_POLL_S
+        while True:
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)
+            except (TransactionNotFound, TransactionIndexingInProgress):
+                pass
+            if time.monotonic() >= deadline:
+                raise ChainError(f"transaction {tx_hash.hex()} not mined after {RECEIPT_TIMEOUT_S} s at {self.url}")
+            time.sleep(wait)
+            wait = min(2 * wait, longest)
 
     def _require_dev(self, what: str) -> None:
         if not self.is_dev:

@@ -83,3 +83,35 @@ def test_dev_only_operations_are_refused_on_a_production_chain(anvil_url: str) -
     chain._client = "geth/v1.14"  # what a consortium node reports
     with pytest.raises(ChainError, match="not a development chain"):
         chain.fund("0x" + "11" * 20, 1)
+
+
+def test_a_receipt_is_asked_for_again_soon_and_a_transaction_never_mined_is_a_chain_error(
+    anvil_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web3.exceptions import TransactionNotFound
+
+    from tclearn.chain import backends
+
+    chain = connect(anvil_url)
+    asks, waits = [], []
+    real = chain.w3.eth.get_transaction_receipt
+
+    def slow_node(tx_hash: bytes) -> object:
+        asks.append(tx_hash)
+        if len(asks) < 3:  # not mined yet at the first two asks
+            raise TransactionNotFound("pending")
+        return real(tx_hash)
+
+    monkeypatch.setattr(chain.w3.eth, "get_transaction_receipt", slow_node)
+    monkeypatch.setattr(backends.time, "sleep", waits.append)
+    chain.fund("0x" + "22" * 20, 1)
+    assert len(asks) == 3 and waits == [0.002, 0.004], "asked again within milliseconds, not web3's 0.1 s"
+    monkeypatch.undo()
+
+    def never_mined(tx_hash: bytes) -> object:
+        raise TransactionNotFound("pending")
+
+    monkeypatch.setattr(backends, "RECEIPT_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(chain.w3.eth, "get_transaction_receipt", never_mined)
+    with pytest.raises(ChainError, match="not mined after"):
+        chain.fund("0x" + "33" * 20, 1)
