@@ -311,9 +311,12 @@ def main(
 def run_all(cells: Sequence[Cell], workers: int, journal: Path | None) -> list[Run]:
     """Every cell's run, reusing those the journal holds and appending each new one as it ends
     (with no workers: only those the journal holds). A run journalled before the harness took
-    all its measures is run again; until then its record stands (the newest record counts)."""
+    all its measures is run again once every missing cell has run; until then its record stands
+    (the newest record counts)."""
     done = {run.cell: run for run in read_journal(journal)} if journal else {}
-    todo = [c for c in cells if c not in done or not done[c].complete] if workers else []
+    missing = [c for c in cells if c not in done]
+    stale = [c for c in cells if c in done and not done[c].complete]
+    todo = missing + stale if workers else []
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         for future in as_completed([pool.submit(run_cell, c) for c in todo]):
             run = future.result()

@@ -123,9 +123,17 @@ def test_a_run_journalled_before_a_measure_was_added_runs_again(
     journal.write_text(json.dumps(asdict(old)) + "\n" + '{"cell": {"defence": "fed')  # then a torn line
     assert run_all([cell], 0, journal) == [old], "until it has run again, the old record stands"
     fresh = replace(old, attacked_candidates=1, attacked_candidates_final=1)
-    monkeypatch.setattr(robustness, "run_cell", lambda c: fresh)
+    never_run = Cell("median", "noise", 2, 0.5, 0, 1)
+    order: list[Cell] = []
+
+    def record(c: Cell) -> robustness.Run:
+        order.append(c)
+        return replace(fresh, cell=c)
+
+    monkeypatch.setattr(robustness, "run_cell", record)
     monkeypatch.setattr(robustness, "ProcessPoolExecutor", ThreadPoolExecutor)  # the patch reaches the run
-    assert run_all([cell], 1, journal) == [fresh]
+    assert run_all([cell, never_run], 1, journal) == [fresh, replace(fresh, cell=never_run)]
+    assert order == [never_run, cell], "cells never run come before runs to refresh"
     assert run_all([cell], 0, journal) == [fresh], "the newest record counts, written whole after the torn line"
 
 
