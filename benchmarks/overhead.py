@@ -21,21 +21,17 @@ import platform
 import statistics
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from tclearn.chain.backends import connect
-from tclearn.fba.propose import build_candidate, propose
+from tclearn.engine.phases import PHASES, Stopwatch
 from tclearn.model.architectures import build
 from tclearn.report_plot import grouped_bars
 from tclearn.simulate import Simulation, SimulationConfig
 from tclearn.simulation_cli import services
 from tclearn.store.base import open_store
-from tclearn.submit import record_stored
 
 RESULTS = Path(__file__).parent / "results"
 HIDDEN = {"10k": 90, "1m": 985, "10m": 3145}  # MLP widths on 30 features → ~10k, 1M, 10M parameters
@@ -43,63 +39,18 @@ EVALUATION = ("candidate", "validation")
 TRAINING = ("training",)
 
 
-class Stopwatch:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def __call__(self, phase: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[phase] += time.perf_counter() - start
-
-    def add(self, phase: str, seconds: float) -> None:
-        """Books time measured before its phase was known (a vote is finality only once cast)."""
-        self.seconds[phase] += seconds
-
-
 def timed_round(sim: Simulation, number: int) -> tuple[dict[str, float], int, int]:
-    """One federated-averaging round, phase by phase: (seconds per phase, gas, validators' checks)."""
+    """One federated-averaging round as the engine plays it, phase by phase: (seconds per
+    phase, gas, validators' checks)."""
     watch = Stopwatch()
-    ledger, w3 = sim.ctx.ledger, sim.coalition.chain.w3
+    sim.phases = watch
+    w3 = sim.chain.w3
     first_block = w3.eth.block_number + 1
-    head = ledger.cursor().head
-    _, parent = sim.ctx.block_weights(head)
-    for index in range(sim.config.members):
-        with watch("training"):
-            state, _ = sim.member_step(index, parent, seed=number * 50 + index)
-        with watch("storage"):
-            data = sim.family.dump(state)
-            cid = sim.ctx.store.put(data)
-        with watch("registration"):
-            member, samples = sim.coalition.members[index], len(sim.split.members[index])
-            record_stored(sim.ctx, member, head, data, cid, samples, sim.config.batch_size)
-    with watch("draw"):
-        general = sim.coalition.general()
-    with watch("candidate"):
-        candidate = build_candidate(sim.ctx, sim.evaluators[general.address], sim.plan)
-    if candidate is None:
-        raise RuntimeError("no candidate: an honest round should always have one")
-    with watch("proposal"):
-        block = propose(sim.ctx, general, candidate)
-    checks, final = 0, False
-    for voter in sim.voters:
-        with watch("validation"):
-            verdict = voter.check(block)
-        started = time.perf_counter()
-        voter.cast(block, verdict)
-        seconds = time.perf_counter() - started
-        final = ledger.cursor().head == block
-        watch.add("finality" if final else "votes", seconds)
-        checks += 1
-        if final:
-            break
-    if not final:
-        raise RuntimeError(f"round {number} was not accepted")
+    record = sim.play_round(number)
+    if record.outcome != "final":
+        raise RuntimeError(f"round {number} was not accepted ({record.outcome})")
     gas = sum(int(w3.eth.get_block(n)["gasUsed"]) for n in range(first_block, w3.eth.block_number + 1))
-    return dict(watch.seconds), gas, checks
+    return dict(watch.seconds), gas, record.accepts + record.rejects
 
 
 def measure(chain_url: str, store_url: str, validators: int, size: str, repeats: int) -> dict[str, object]:
@@ -208,11 +159,16 @@ def main(
         click.echo(markdown(every))
 
 
-PHASES = ("training", "candidate", "validation", "storage", "registration", "draw", "proposal", "votes", "finality")
 HEADER = (
     "| validators | parameters | round (s) | training | general: screening | validation (per validator) "
-    "| storage | registration | draw | proposal | votes | finality | ledger (s) | ledger share | gas / round "
-    "| store put / get (MB/s) |"
+    "| storage | registration | polling | draw | proposal | votes | finality | ledger (s) | ledger share "
+    "| gas / round | store put / get (MB/s) |"
+)
+COLUMNS = (
+    "training",
+    "candidate",
+    "validation",
+    *(p for p in PHASES if p not in ("training", "candidate", "validation")),
 )
 
 
@@ -221,7 +177,7 @@ def markdown(rows: list[dict[str, object]]) -> str:
     lines = [HEADER, "|" + "---:|" * HEADER.count(" | ") + "---:|"]
     for row in rows:
         phases = dict(row["phase_seconds_median"])  # type: ignore[call-overload]
-        cells = [f"{phases.get(p, 0.0):.3f}" for p in PHASES]
+        cells = [f"{phases.get(p, 0.0):.3f}" for p in COLUMNS]
         cells[2] += f" ({float(row['validation_seconds_per_validator']):.3f})"  # type: ignore[arg-type]
         ledger = sum(v for p, v in phases.items() if p not in TRAINING + EVALUATION)
         lines.append(

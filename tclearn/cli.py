@@ -36,7 +36,7 @@ from tclearn.store.base import open_store
 from tclearn.store.cid import cid_digest
 
 if TYPE_CHECKING:
-    from tclearn.node_setup import Node
+    from tclearn.nodes.site import Node
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -304,15 +304,15 @@ def simulate(**opts: Any) -> None:
 
 
 def _node(directory: Path, name: str) -> Node:
-    from tclearn.node_setup import open_node  # torch: imported only by the commands that need it
+    from tclearn.nodes.site import open_node  # torch: imported only by the commands that need it
 
     return open_node(directory, name)
 
 
-def _plan(learning: str, aggregator: str) -> Any:
-    from tclearn.fba.propose import ProposalPlan
+def _strategy(learning: str, aggregator: str) -> Any:
+    from tclearn.fba.strategy import strategy_for
 
-    return ProposalPlan(learning=learning, rule=aggregator)
+    return strategy_for(learning, aggregator)
 
 
 @main.group()
@@ -337,9 +337,9 @@ def member() -> None:
 @readable_errors
 def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) -> None:
     """Train the head model on local data, store the result and register it on chain."""
-    from nodes.member import submit
     from tclearn.model.train import TrainConfig
-    from tclearn.node_setup import member_data
+    from tclearn.nodes.member import submit
+    from tclearn.nodes.site import member_data
 
     node = _node(directory, name)
     try:
@@ -359,7 +359,7 @@ def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) ->
 @readable_errors
 def member_status(directory: Path, name: str, as_json: bool) -> None:
     """What became of each update this member registered."""
-    from nodes.member import fates
+    from tclearn.nodes.member import fates
 
     node = _node(directory, name)
     try:
@@ -402,23 +402,22 @@ def validator() -> None:
 @readable_errors
 def validator_run(directory: Path, name: str, **opts: Any) -> None:
     """Watch the chain, vote on every candidate (and propose when drawn). Ctrl-C stops it safely."""
-    from nodes.validator import run
-
-    plan = None if opts["no_general"] else _plan(opts["learning"], opts["aggregator"])
-    state = directory / "state" / name / "voter.json"
-    _run_daemon(directory, name, opts, lambda node, ev: run(node, ev, state, plan, opts["poll"], opts["once"]))
+    _run_daemon(directory, name, opts, general=not opts["no_general"], votes=True)
 
 
-def _run_daemon(directory: Path, name: str, opts: dict[str, Any], body: Callable[[Node, Any], None]) -> None:
-    """Logging to stderr, the node and its test sets opened, `body` run until Ctrl-C, all closed."""
+def _run_daemon(directory: Path, name: str, opts: dict[str, Any], general: bool, votes: bool) -> None:
+    """Logging to stderr, the node and its test sets opened, its passes run until Ctrl-C, all closed."""
     import logging
 
-    from tclearn.node_setup import validator_evaluator
+    from tclearn.nodes import daemon
+    from tclearn.nodes.site import validator_role
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     node = _node(directory, name)
     try:
-        body(node, validator_evaluator(node, opts["global_test"], opts["local_test"]))
+        strategy = _strategy(opts["learning"], opts["aggregator"])
+        role = validator_role(node, opts["global_test"], opts["local_test"], strategy, general, votes)
+        daemon.run(role, opts["poll"], opts["once"])
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
     finally:
@@ -436,10 +435,7 @@ def general() -> None:
 @readable_errors
 def general_run(directory: Path, name: str, **opts: Any) -> None:
     """Propose the round's candidate whenever this validator is drawn. Ctrl-C stops it."""
-    from nodes.general import run
-
-    plan = _plan(opts["learning"], opts["aggregator"])
-    _run_daemon(directory, name, opts, lambda node, ev: run(node, ev, plan, opts["poll"], opts["once"]))
+    _run_daemon(directory, name, opts, general=True, votes=False)
 
 
 @main.group()

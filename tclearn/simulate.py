@@ -22,11 +22,13 @@ from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition
 from tclearn.chain.ledger import BlockState, LedgerParams
 from tclearn.data.datasets import Dataset, load_dataset
 from tclearn.data.splits import CoalitionSplit, split_coalition
+from tclearn.engine.phases import NO_PHASES, Phases
+from tclearn.engine.schedule import Settled, TimeModel, settle_round
+from tclearn.engine.steps import General, ValidatorRole, submit_update
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.policy import Tolerance
-from tclearn.fba.propose import ProposalPlan, build_candidate, propose
-from tclearn.fba.timeouts import nudge
-from tclearn.fba.validate import Evaluator
+from tclearn.fba.strategy import Strategy, strategy_for
+from tclearn.fba.viability import Evaluator
 from tclearn.fba.vote import Voter
 from tclearn.model.architectures import ArchitectureSpec, build
 from tclearn.model.family import ModelFamily, State
@@ -35,7 +37,6 @@ from tclearn.model.train import TrainConfig, evaluate, train_local
 from tclearn.model.weights import serialize, sha256
 from tclearn.store.base import ContentStore, open_store
 from tclearn.store.cid import cid_digest
-from tclearn.submit import register
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class SimulationConfig:
     min_batch_size: int = 16
     hidden: int = 32  # the architecture's hidden width (model size)
     tolerance: Tolerance = field(default_factory=Tolerance)
+    time_model: TimeModel = field(default_factory=TimeModel)
+
+    @property
+    def strategy(self) -> Strategy:
+        return strategy_for(self.learning, self.aggregator, _rule_params(self), screen=self.fba)
 
     @property
     def train_config(self) -> TrainConfig:
@@ -73,9 +79,9 @@ class RoundRecord:
     attackers_in: int
     accepts: int
     rejects: int
-    outcome: str  # final, rejected, expired, no-candidate
+    outcome: str  # final, rejected, expired, no-candidate, stalled
     global_accuracy: float
-    excluded: dict[int, str]
+    excluded: dict[int, str]  # member index -> why its update was left out
 
 
 @dataclass
@@ -88,6 +94,8 @@ class SimulationResult:
     centralized_accuracy: float
     attacks_proposed: int
     attacks_accepted: int
+    honest_proposed: int
+    honest_accepted: int
     history: list[RoundRecord]
 
     def summary(self) -> dict[str, object]:
@@ -101,6 +109,8 @@ class SimulationResult:
             "centralized_accuracy": round(self.centralized_accuracy, 4),
             "attacks_proposed": self.attacks_proposed,
             "attacks_accepted": self.attacks_accepted,
+            "honest_proposed": self.honest_proposed,
+            "honest_accepted": self.honest_accepted,
         }
 
 
@@ -128,6 +138,8 @@ class Simulation:
         self.coalition: EphemeralCoalition = ephemeral_coalition(
             chain, params, genesis, config.validators, config.members, seed=config.seed
         )
+        self.chain = chain
+        chain.hold_clock()  # chain time follows the schedule (tclearn.engine.schedule)
         self.ctx = CoalitionContext(self.coalition.ledger, store, self.family)
         self.evaluators = {
             v.address: Evaluator(
@@ -145,17 +157,13 @@ class Simulation:
                 self.ctx,
                 v,
                 self.evaluators[v.address],
-                accept_all=not config.fba,
+                config.strategy,
                 secret_source=random.Random(f"{config.seed}/{v.address}"),
             )
             for v in self.coalition.validators
         ]
-        self.plan = ProposalPlan(
-            learning=config.learning,
-            rule=config.aggregator,
-            params=_rule_params(config),
-            screen=config.fba,
-        )
+        self.roles = [ValidatorRole(voter, General(voter.account)) for voter in self.voters]
+        self.phases: Phases = NO_PHASES
         self.attack_updates: set[int] = set()
         self.member_of_update: dict[int, int] = {}
 
@@ -171,6 +179,7 @@ class Simulation:
         head = self.ctx.ledger.cursor().head
         final_blocks = [b for b in self.ctx.ledger.lineage(head) if b != 1]
         in_head = {u for b in final_blocks for u in self.ctx.ledger.block_record(b).update_ids}
+        honest = set(self.member_of_update) - self.attack_updates
         return SimulationResult(
             rounds=self.config.rounds,
             accepted=sum(r.outcome == "final" for r in history),
@@ -180,54 +189,65 @@ class Simulation:
             centralized_accuracy=self.centralized_accuracy(),
             attacks_proposed=len(self.attack_updates),
             attacks_accepted=len(self.attack_updates & in_head),
+            honest_proposed=len(honest),
+            honest_accepted=len(honest & in_head),
             history=history,
         )
 
     def play_round(self, number: int) -> RoundRecord:
+        """The members active this round train on the head and register (in parallel, for the
+        chain's clock), then the validators' passes run until the round closes."""
+        head = self.ctx.ledger.cursor().head
+        for index in self.strategy.trainers(number, self.config.members):
+            self.submit(index, head, seed=self.config.seed * 1000 + number * 50 + index)
+        self.chain.advance_time(self.config.time_model.training_s)
+        return self.record(number, settle_round(self.chain, self.ctx.ledger, self.roles, self.phases))
+
+    @property
+    def strategy(self) -> Strategy:
+        return self.config.strategy
+
+    def record(self, number: int, settled: Settled) -> RoundRecord:
         ledger = self.ctx.ledger
-        head = ledger.cursor().head
-        _, parent = self.ctx.block_weights(head)
-        active = [number % self.config.members] if self.config.learning == "sequential" else range(self.config.members)
-        for index in active:
-            self.submit(index, head, parent, seed=self.config.seed * 1000 + number * 50 + index)
-        general = self.coalition.general()
-        candidate = build_candidate(self.ctx, self.evaluators[general.address], self.plan)
-        if candidate is None:
-            self._skip_round()
-            return RoundRecord(number, None, general.address, [], 0, 0, 0, "no-candidate", self._head_accuracy(), {})
-        block = propose(self.ctx, general, candidate)
-        for voter in self.voters:
-            if ledger.block(block).state is not BlockState.PENDING:
-                break
-            voter.vote(block)
-        info = ledger.block(block)
-        if info.state is BlockState.PENDING:
-            self.coalition.chain.advance_time(ledger.params().vote_timeout + 1)
-            nudge(ledger, self.coalition.operator)
-            info = ledger.block(block)
-        contributors = [self.member_of_update[u] for u in candidate.update_ids]
+        excluded = {self.member_of_update[u]: why for u, why in settled.excluded.items()}
+        general = settled.general
+        if settled.block is None:
+            return RoundRecord(number, None, general, [], 0, 0, 0, settled.how, self._head_accuracy(), excluded)
+        info = ledger.block(settled.block)
+        update_ids = ledger.block_record(settled.block).update_ids
+        outcome = {BlockState.FINAL: "final", BlockState.REJECTED: "rejected", BlockState.EXPIRED: "expired"}
         return RoundRecord(
             round=number,
-            block=block,
-            general=general.address,
-            contributors=contributors,
-            attackers_in=sum(u in self.attack_updates for u in candidate.update_ids),
+            block=settled.block,
+            general=general,
+            contributors=[self.member_of_update[u] for u in update_ids],
+            attackers_in=sum(u in self.attack_updates for u in update_ids),
             accepts=info.accepts,
             rejects=info.rejects,
-            outcome={BlockState.FINAL: "final", BlockState.REJECTED: "rejected"}.get(info.state, "expired"),
+            outcome=outcome.get(info.state, settled.how),
             global_accuracy=self._head_accuracy(),
-            excluded=candidate.excluded,
+            excluded=excluded,
         )
 
-    def submit(self, index: int, head: int, parent: State, seed: int) -> int:
+    def submit(self, index: int, head: int, seed: int) -> int:
         """Member `index` trains from the head (or poisons, if it is an attacker) and registers."""
-        state, attacking = self.member_step(index, parent, seed)
-        member = self.coalition.members[index]
-        submission = register(self.ctx, member, head, state, len(self.split.members[index]), self.config.batch_size)
+        attacking = self.is_attacker(index)
+        submission = submit_update(
+            self.ctx,
+            self.coalition.members[index],
+            head,
+            lambda parent: self.member_step(index, parent, seed)[0],
+            len(self.split.members[index]),
+            self.config.batch_size,
+            self.phases,
+        )
         self.member_of_update[submission.update_id] = index
         if attacking:
             self.attack_updates.add(submission.update_id)
         return submission.update_id
+
+    def is_attacker(self, index: int) -> bool:
+        return self.config.attack is not None and index < self.config.attackers
 
     def member_step(self, index: int, parent: State, seed: int) -> tuple[State, bool]:
         """What member `index` would submit from `parent`, and whether it is an attack."""
@@ -239,7 +259,7 @@ class Simulation:
             train_local(model, features, labels, self.config.train_config, self.config.min_batch_size, seed)
             return model.state_dict()
 
-        if self.config.attack is None or index >= self.config.attackers:
+        if not self.is_attacker(index):
             return train(x, y), False
         ancestor = self.ctx.block_weights(1)[1]
         inputs = AttackInputs(parent, train, x, y, self.dataset.num_classes, ancestor, seed)
@@ -258,9 +278,8 @@ class Simulation:
         once every `members` blocks)."""
         model = build(self.family.spec, seed=self.config.seed)
         train = self.split.train
-        turns = self.config.rounds
-        if self.config.learning == "sequential":
-            turns = max(1, turns // self.config.members)
+        members, rounds = self.config.members, self.config.rounds
+        turns = max(1, sum(len(self.strategy.trainers(n, members)) for n in range(1, rounds + 1)) // members)
         epochs = turns * self.config.local_epochs
         recipe = self.config.train_config
         config = TrainConfig(epochs=epochs, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate)
@@ -269,12 +288,6 @@ class Simulation:
 
     def _head_accuracy(self) -> float:
         return self.global_accuracy(self.ctx.block_weights(self.ctx.ledger.cursor().head)[1])
-
-    def _skip_round(self) -> None:
-        """No fit update: let the proposal window pass and draw a new general."""
-        ledger = self.ctx.ledger
-        self.coalition.chain.advance_time(ledger.params().proposal_timeout + 1)
-        nudge(ledger, self.coalition.operator)
 
 
 def run_simulation(

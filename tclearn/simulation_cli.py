@@ -82,13 +82,16 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         click.echo(
             f"accepted {summary['accepted']}, rejected {summary['rejected']}, head block {summary['head']}; "
             f"final accuracy {summary['final_accuracy']:.3f} (centralized {summary['centralized_accuracy']:.3f}); "
-            f"attacks proposed {summary['attacks_proposed']}, accepted {summary['attacks_accepted']}; plot {plot}"
+            f"attacks proposed {summary['attacks_proposed']}, accepted {summary['attacks_accepted']}; "
+            f"honest updates proposed {summary['honest_proposed']}, accepted {summary['honest_accepted']}; plot {plot}"
         )
     return result
 
 
 def _table(history: list[RoundRecord]) -> Table:
-    table = Table("round", "block", "general", "contributors", "votes", "outcome", "G accuracy")
+    table = Table()
+    for name in ("round", "block", "general", "contributors", "left out", "votes", "outcome", "G accuracy"):
+        table.add_column(name, no_wrap=name not in ("contributors", "left out"))
     for r in history:
         contributors = ", ".join(f"m{i}" for i in r.contributors) or "-"
         if r.attackers_in:
@@ -98,8 +101,17 @@ def _table(history: list[RoundRecord]) -> Table:
             str(r.block or "-"),
             r.general[:10],
             contributors,
+            _left_out(r.excluded),
             f"{r.accepts}✓ {r.rejects}✗",
             r.outcome,
             f"{r.global_accuracy:.3f}",
         )
     return table
+
+
+def _left_out(excluded: dict[int, str]) -> str:
+    """Members left out of the round's candidate, grouped by reason: `m0 m1 outlier; m3 harmful-no-gain`."""
+    by_reason: dict[str, list[int]] = {}
+    for member, why in sorted(excluded.items()):
+        by_reason.setdefault(why, []).append(member)
+    return "; ".join(" ".join(f"m{i}" for i in members) + f" {why}" for why, members in by_reason.items()) or "-"

@@ -52,7 +52,7 @@ def test_members_and_validator_daemons_extend_the_head(coalition: Path, tmp_path
 
 
 def test_a_restarted_validator_does_not_vote_twice(coalition: Path) -> None:
-    from tclearn.node_setup import open_node
+    from tclearn.nodes.site import open_node
 
     for i in (1, 2, 3):
         run(coalition, "member", "submit", "--as", f"member-{i}")

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 from benchmarks.overhead import markdown, measure, merged, shares
+from tclearn.engine.phases import PHASES
 
 
 def test_a_measured_round_accounts_for_every_phase_and_its_gas() -> None:
     row = measure("inprocess:memory", "local", 4, "10k", 1)
     phases = row["phase_seconds_median"]
     assert isinstance(phases, dict)
-    timed = {"training", "storage", "registration", "draw", "candidate", "proposal", "validation", "votes", "finality"}
-    assert timed <= set(phases)
+    assert set(PHASES) <= set(phases), "the engine's steps time every phase"
     assert 0.0 < float(row["ledger_share_median"]) < 1.0
     assert int(row["gas_per_round_median"]) > 100_000, "registrations, a proposal and votes were mined"
     assert 10_000 < int(row["parameters"]) < 12_000

@@ -19,6 +19,8 @@ KEYS = {
     "centralized_accuracy",
     "attacks_proposed",
     "attacks_accepted",
+    "honest_proposed",
+    "honest_accepted",
 }
 
 
@@ -40,6 +42,7 @@ def test_simulate_json_on_the_embedded_default(tmp_path: Path) -> None:
     assert summary["rounds"] == 3 and summary["accepted"] == 3
     assert summary["attacks_proposed"] == 3 and summary["attacks_accepted"] == 0
     assert summary["head"] == "4"
+    assert summary["honest_proposed"] == 9 and 3 <= summary["honest_accepted"] <= 9
 
 
 def test_the_image_track_trains_a_cnn_on_digits(tmp_path: Path) -> None:

@@ -67,6 +67,16 @@ class Chain(ABC):
     def advance_time(self, seconds: int) -> None:
         """Moves the chain clock forward and mines a block (dev chains only)."""
 
+    @abstractmethod
+    def hold_clock(self) -> None:
+        """From now on the chain's clock moves only by `advance_time` and one second a block,
+        never with the wall clock (dev chains only).
+
+        A simulation plays every site of a coalition on one machine, one after another: on the
+        wall clock, ten members training in turn would use up a window that ten sites training
+        in parallel never would. Holding the clock makes chain time the schedule's.
+        """
+
     def now(self) -> int:
         """Timestamp of the latest block: the clock the ledger's deadlines are read against."""
         return int(self.w3.eth.get_block("latest")["timestamp"])
@@ -102,6 +112,7 @@ class InProcessChain(Chain):
         self._journal: TextIO | None = None
         self._offset = 0
         self._last_ts = 0
+        self._held = False
         entries = self._open_journal() if journal else []
         header = entries[0] if entries else {"genesis_timestamp": int(time.time())}
         params = PyEVMBackend.generate_genesis_params({"timestamp": header["genesis_timestamp"]})
@@ -134,6 +145,10 @@ class InProcessChain(Chain):
         self._tester.mine_blocks(1)
         self._append({"op": "mine", "ts": ts, "offset": self._offset})
 
+    def hold_clock(self) -> None:
+        self._held = True
+        self._append({"op": "hold", "ts": self._last_ts, "offset": self._offset})
+
     def close(self) -> None:
         if self._journal is not None:
             fcntl.flock(self._journal, fcntl.LOCK_UN)
@@ -143,8 +158,10 @@ class InProcessChain(Chain):
     # -- internals
 
     def _stamp(self, at_least: int = 0) -> int:
-        """Sets the pending block's timestamp: wall clock plus any advance, strictly increasing."""
-        ts = max(self._last_ts + 1, at_least, int(time.time()) + self._offset)
+        """Sets the pending block's timestamp: wall clock plus any advance (or, held, only the
+        advances), strictly increasing."""
+        wall = 0 if self._held else int(time.time()) + self._offset
+        ts = max(self._last_ts + 1, at_least, wall)
         self._set_timestamp(ts)
         return ts
 
@@ -166,6 +183,8 @@ class InProcessChain(Chain):
             self._send_funds(entry["to"], entry["wei"])
         elif entry["op"] == "mine":
             self._tester.mine_blocks(1)
+        elif entry["op"] == "hold":
+            self._held = True
         else:
             raise ChainError(f"unknown journal entry {entry['op']!r} in {self._journal_path}")
 
@@ -225,6 +244,7 @@ class RpcChain(Chain):
 
     def __init__(self, url: str, timeout_s: float = 30.0):
         self.url = url
+        self._held = False
         provider = HTTPProvider(url, request_kwargs={"timeout": timeout_s}, session=_session_for(url))
         self.w3 = Web3(_caching_identity(provider))
         try:
@@ -248,8 +268,24 @@ class RpcChain(Chain):
 
     def advance_time(self, seconds: int) -> None:
         self._require_dev("move the clock")
-        self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
-        self.w3.provider.make_request("evm_mine", [])
+        if self._held:  # a held anvil ignores evm_increaseTime: name the next block's time instead
+            self.w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [self.now() + int(seconds)])
+        else:
+            self.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [int(seconds)])
+        self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+
+    def hold_clock(self) -> None:
+        """anvil stamps each block one interval after the last once an interval is set."""
+        if "anvil" not in self._client:
+            raise ChainError(f"cannot hold the clock of {self.url}: only anvil can ({self._client})")
+        self.w3.provider.make_request(RPCEndpoint("anvil_setBlockTimestampInterval"), [1])
+        self._held = True
+
+    def close(self) -> None:
+        """Gives a held clock back to the wall (the devnet may serve others after this run)."""
+        if self._held:
+            self.w3.provider.make_request(RPCEndpoint("anvil_removeBlockTimestampInterval"), [])
+            self._held = False
 
     def _receipt(self, tx_hash: bytes) -> TxReceipt:
         """The mined transaction's receipt, asked for promptly and then less often (RECEIPT_POLL_S)."""

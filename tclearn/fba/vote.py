@@ -20,7 +20,9 @@ from eth_account.signers.local import LocalAccount
 
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.draw import commitment
-from tclearn.fba.validate import Check, Evaluator, check_candidate
+from tclearn.fba.strategy import Strategy
+from tclearn.fba.validate import check_candidate
+from tclearn.fba.viability import Check, Evaluator
 
 ZERO = b"\x00" * 32
 
@@ -33,6 +35,7 @@ class VoterState:
     pending_secret: str | None = None  # hex; committed by the vote in flight, if that vote landed
     voted: dict[str, bool] = field(default_factory=dict)  # block id -> accept
     in_flight: int | None = None  # block id of a vote sent but not yet confirmed
+    missed: list[int] = field(default_factory=list)  # blocks whose vote the ledger refused (closed)
 
     @classmethod
     def load(cls, path: Path | None) -> VoterState:
@@ -61,15 +64,15 @@ class Voter:
         ctx: CoalitionContext,
         account: LocalAccount,
         evaluator: Evaluator,
+        strategy: Strategy,
         state_path: Path | None = None,
-        accept_all: bool = False,
         secret_source: random.Random | None = None,
     ):
         self.ctx = ctx
         self.account = account
         self.evaluator = evaluator
+        self.strategy = strategy
         self.state_path = state_path
-        self.accept_all = accept_all  # the no-FBA baseline: every candidate is accepted unchecked
         # Draw secrets come from the OS; a simulation passes a seeded source to be reproducible.
         self._secret_source = secret_source
         self.state = VoterState.load(state_path)
@@ -79,7 +82,7 @@ class Voter:
         """The open candidate this validator has still to vote on, if any."""
         ledger = self.ctx.ledger
         block = ledger.cursor().open
-        if not block or str(block) in self.state.voted:
+        if not block or str(block) in self.state.voted or block in self.state.missed:
             return None
         if ledger.has_voted(block, self.account.address):
             self._reconcile()
@@ -87,10 +90,9 @@ class Voter:
         return block
 
     def check(self, block_id: int) -> Check:
-        if self.accept_all:
-            passed = self.evaluator.refusal("ok")
-            return Check(True, "ok", passed.metrics)
-        return check_candidate(self.ctx, self.evaluator, block_id)
+        if not self.strategy.screens:  # the no-FBA baseline: every candidate accepted unchecked
+            return self.evaluator.unchecked()
+        return check_candidate(self.ctx, self.evaluator, self.strategy, block_id)
 
     def vote(self, block_id: int) -> Check:
         """Checks candidate `block_id` and casts this validator's vote on it."""
@@ -108,6 +110,14 @@ class Voter:
         next_commit = commitment(self.account.address, bytes.fromhex(self.state.pending_secret))
         self.ctx.ledger.vote(self.account, block_id, verdict.accept, verdict.metrics.encode(), reveal, next_commit)
         self._landed(block_id, verdict.accept)
+
+    def missed(self, block_id: int) -> None:
+        """The ledger refused this vote (the block closed, or its voting window did, before it
+        landed): nothing reached the chain, so the committed secret stays committed; the block
+        is not checked again."""
+        self.state.missed = [*self.state.missed[-99:], block_id]
+        self.state.in_flight = None
+        self.state.save(self.state_path)
 
     def _landed(self, block_id: int, accept: bool) -> None:
         if self.state.pending_secret is not None:

@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from tclearn.model.architectures import ArchitectureSpec, build
-from tclearn.model.validate import DEFAULT_MAX_BYTES, TensorSpec, expected_layout, load_weights
-from tclearn.model.weights import serialize_state
+from tclearn.model.weights import DEFAULT_MAX_BYTES, TensorSpec, expected_layout, load_weights, serialize_state
 
 State = dict[str, torch.Tensor]
 

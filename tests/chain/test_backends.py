@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from tclearn.chain.backends import InProcessChain, connect
+from tclearn.chain.backends import Chain, InProcessChain, connect
 from tclearn.errors import ChainError
 from tests.conftest import deploy_coalition
 
@@ -94,7 +95,7 @@ def test_a_receipt_is_asked_for_again_soon_and_a_transaction_never_mined_is_a_ch
 
     chain = connect(anvil_url)
     asks, waits = [], []
-    real = chain.w3.eth.get_transaction_receipt
+    real = chain.w3.eth.wait_for_transaction_receipt  # the third ask waits for anvil to mine
 
     def slow_node(tx_hash: bytes) -> object:
         asks.append(tx_hash)
@@ -115,3 +116,32 @@ def test_a_receipt_is_asked_for_again_soon_and_a_transaction_never_mined_is_a_ch
     monkeypatch.setattr(chain.w3.eth, "get_transaction_receipt", never_mined)
     with pytest.raises(ChainError, match="not mined after"):
         chain.fund("0x" + "33" * 20, 1)
+
+
+def test_a_held_clock_moves_only_as_the_schedule_says(chain: Chain) -> None:
+    """A simulation's chain time is its schedule's, not this machine's speed."""
+    receiver = chain.w3.eth.accounts[1]
+    chain.hold_clock()
+    start = chain.now()
+    chain.advance_time(500)
+    assert chain.now() == start + 500
+    time.sleep(1.1)  # the machine takes its time: the chain does not see it
+    chain.fund(receiver, 1)
+    chain.fund(receiver, 1)
+    assert chain.now() == start + 502, "one second a block"
+
+
+def test_a_held_inprocess_clock_is_held_again_after_a_restart(tmp_path: Path) -> None:
+    chain = InProcessChain(tmp_path / "chain.journal")
+    chain.hold_clock()
+    chain.advance_time(100)
+    held_at = chain.now()
+    chain.close()
+    time.sleep(1.1)
+    reopened = InProcessChain(tmp_path / "chain.journal")
+    try:
+        assert reopened.now() == held_at
+        reopened.fund(reopened.w3.eth.accounts[1], 1)
+        assert reopened.now() == held_at + 1
+    finally:
+        reopened.close()

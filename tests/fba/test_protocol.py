@@ -11,9 +11,10 @@ from tclearn import simulate
 from tclearn.chain.backends import connect
 from tclearn.chain.ledger import BlockState
 from tclearn.errors import ChainError
-from tclearn.fba import validate
+from tclearn.fba import records
 from tclearn.fba.context import CoalitionContext
-from tclearn.fba.propose import ProposalPlan, build_candidate, propose
+from tclearn.fba.propose import build_candidate, propose
+from tclearn.fba.strategy import Unscreened
 from tclearn.fba.vote import Voter
 from tclearn.simulate import Simulation, SimulationConfig, run_simulation
 from tclearn.store.base import open_store
@@ -53,12 +54,11 @@ def test_without_the_fba_poison_gets_in() -> None:
 
 def test_a_general_that_skips_screening_is_outvoted(sim: Simulation) -> None:
     ledger = sim.ctx.ledger
-    _, parent = sim.ctx.block_weights(1)
-    honest = [sim.submit(i, 1, parent, seed=i) for i in (1, 2, 3)]
+    honest = [sim.submit(i, 1, seed=i) for i in (1, 2, 3)]
     sim.config = small(attack="noise", attackers=1)
-    poisoned = sim.submit(0, 1, parent, seed=9)
+    poisoned = sim.submit(0, 1, seed=9)
     general = sim.coalition.general()
-    bad = build_candidate(sim.ctx, sim.evaluators[general.address], ProposalPlan(screen=False))
+    bad = build_candidate(sim.ctx, sim.evaluators[general.address], Unscreened(sim.strategy)).candidate
     assert bad is not None and poisoned in bad.update_ids
     block = propose(sim.ctx, general, bad)
     for voter in sim.voters:
@@ -68,7 +68,7 @@ def test_a_general_that_skips_screening_is_outvoted(sim: Simulation) -> None:
     assert ledger.cursor().head == 1
 
     general = sim.coalition.general()
-    good = build_candidate(sim.ctx, sim.evaluators[general.address], sim.plan)
+    good = build_candidate(sim.ctx, sim.evaluators[general.address], sim.strategy).candidate
     assert good is not None and good.update_ids == honest
     assert good.excluded[poisoned] != "ok"
     block = propose(sim.ctx, general, good)
@@ -79,11 +79,11 @@ def test_a_general_that_skips_screening_is_outvoted(sim: Simulation) -> None:
 
 
 def test_stored_bytes_that_do_not_match_the_chain_are_voted_down(sim: Simulation, tmp_path: Path) -> None:
-    _, parent = sim.ctx.block_weights(1)
     for i in range(4):
-        sim.submit(i, 1, parent, seed=i)
+        sim.submit(i, 1, seed=i)
     general = sim.coalition.general()
-    candidate = build_candidate(sim.ctx, sim.evaluators[general.address], sim.plan)
+    candidate = build_candidate(sim.ctx, sim.evaluators[general.address], sim.strategy).candidate
+    assert candidate is not None
     block = propose(sim.ctx, general, candidate)
     stored = next(tmp_path.rglob(candidate.cid))
     stored.write_bytes(stored.read_bytes()[:-4] + b"\x00\x00\x80\x7f")  # one weight becomes +inf
@@ -101,14 +101,15 @@ def test_a_validator_restarted_mid_vote_neither_double_votes_nor_loses_its_secre
     state = tmp_path / "voter.json"
 
     def play(round_seed: int) -> int:
-        _, parent = sim.ctx.block_weights(ledger.cursor().head)
         for i in range(4):
-            sim.submit(i, ledger.cursor().head, parent, seed=round_seed + i)
+            sim.submit(i, ledger.cursor().head, seed=round_seed + i)
         general = sim.coalition.general()
-        return propose(sim.ctx, general, build_candidate(sim.ctx, sim.evaluators[general.address], sim.plan))
+        candidate = build_candidate(sim.ctx, sim.evaluators[general.address], sim.strategy).candidate
+        assert candidate is not None
+        return propose(sim.ctx, general, candidate)
 
     first = play(0)
-    voter = Voter(sim.ctx, validator, evaluator, state)
+    voter = Voter(sim.ctx, validator, evaluator, sim.strategy, state)
 
     # Killed after the vote landed but before the daemon wrote it down.
     def crash(*_: object) -> None:
@@ -118,7 +119,7 @@ def test_a_validator_restarted_mid_vote_neither_double_votes_nor_loses_its_secre
     with pytest.raises(KeyboardInterrupt):
         voter.vote(first)
     monkeypatch.undo()
-    restarted = Voter(sim.ctx, validator, evaluator, state)
+    restarted = Voter(sim.ctx, validator, evaluator, sim.strategy, state)
     assert restarted.state.voted == {str(first): True} and restarted.state.in_flight is None
     assert restarted.pending_block() is None
     for other in sim.voters[1:]:
@@ -129,12 +130,12 @@ def test_a_validator_restarted_mid_vote_neither_double_votes_nor_loses_its_secre
     # Killed before the vote was sent (the chain unreachable): the restarted daemon votes once,
     # revealing the secret it committed in the first vote.
     second = play(100)
-    failing = Voter(sim.ctx, validator, evaluator, state)
+    failing = Voter(sim.ctx, validator, evaluator, sim.strategy, state)
     monkeypatch.setattr(type(ledger), "vote", lambda *a, **k: (_ for _ in ()).throw(ChainError("unreachable")))
     with pytest.raises(ChainError):
         failing.vote(second)
     monkeypatch.undo()
-    again = Voter(sim.ctx, validator, evaluator, state)
+    again = Voter(sim.ctx, validator, evaluator, sim.strategy, state)
     assert again.pending_block() == second
     again.vote(second)
     assert ledger.has_voted(second, validator.address)
@@ -178,23 +179,20 @@ def test_the_centralized_reference_trains_as_many_epochs_as_each_members_data_go
 def test_a_member_refused_for_outliers_is_suspended_until_its_record_clears(
     sim: Simulation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(validate, "STRIKE_WINDOW", 4)
+    monkeypatch.setattr(records, "STRIKE_WINDOW", 4)
     sim.config = small(attack="scale", attackers=1)
     attacker = sim.coalition.members[0].address
 
     def member_zero_fate(number: int) -> str:
-        record = sim.play_round(number)
-        latest = max(u for u, m in sim.member_of_update.items() if m == 0)
-        return record.excluded.get(latest, "in the block")
+        return sim.play_round(number).excluded.get(0, "in the block")
 
     assert [member_zero_fate(n) for n in (1, 2, 3, 4)] == ["outlier"] * 4
-    assert validate.strikes(sim.ctx, attacker, sim.ctx.ledger.cursor().head) == 4
+    assert records.strikes(sim.ctx, attacker, sim.ctx.ledger.cursor().head) == 4
 
     # A late outlier registered on an old parent changes no closed round's record.
-    _, old_parent = sim.ctx.block_weights(2)
-    sim.submit(0, 2, old_parent, seed=77)
+    sim.submit(0, 2, seed=77)
     fresh = CoalitionContext(sim.ctx.ledger, sim.ctx.store, sim.family)
-    assert validate.strikes(fresh, attacker, sim.ctx.ledger.cursor().head) == 4
+    assert records.strikes(fresh, attacker, sim.ctx.ledger.cursor().head) == 4
 
     sim.config = small()  # member 0 turns honest: still suspended while 3 strikes are in the window
     assert member_zero_fate(5) == "suspended"

@@ -11,8 +11,7 @@ import torch
 from safetensors.torch import save
 
 from tclearn.model.architectures import ArchitectureSpec, build
-from tclearn.model.validate import ModelRejected, expected_layout, load_weights
-from tclearn.model.weights import serialize
+from tclearn.model.weights import ModelRejected, expected_layout, load_weights, serialize
 
 SPEC = ArchitectureSpec("mlp", (30,), 2)
 LAYOUT = expected_layout(SPEC)

@@ -18,10 +18,13 @@ from tclearn.config import CoalitionConfig
 from tclearn.data.datasets import Dataset, load_dataset
 from tclearn.data.loaders import load_local_data
 from tclearn.data.splits import CoalitionSplit, split_coalition
+from tclearn.engine.steps import General, ValidatorRole
 from tclearn.errors import ConfigError
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.policy import Tolerance
-from tclearn.fba.validate import Evaluator
+from tclearn.fba.strategy import Strategy
+from tclearn.fba.viability import Evaluator
+from tclearn.fba.vote import Voter
 from tclearn.model.architectures import ArchitectureSpec
 from tclearn.model.family import ModelFamily
 from tclearn.store.base import open_store
@@ -80,6 +83,22 @@ def validator_evaluator(node: Node, global_path: Path | None, local_path: Path |
     index = _role_index(node, "validator")
     g, local = split.global_test, split.local_tests[index]
     return Evaluator(node.ctx.family, dataset.x[g], dataset.y[g], dataset.x[local], dataset.y[local], Tolerance())
+
+
+def validator_role(
+    node: Node,
+    global_path: Path | None,
+    local_path: Path | None,
+    strategy: Strategy,
+    general: bool = True,
+    votes: bool = True,
+) -> ValidatorRole:
+    """The validator as its daemon runs it: its test sets, its vote progress in
+    `<dir>/state/<name>/voter.json`, and (unless `general` is False) its duty as general."""
+    evaluator = validator_evaluator(node, global_path, local_path)
+    state = node.config.directory / "state" / node.name / "voter.json"
+    voter = Voter(node.ctx, node.account, evaluator, strategy, state)
+    return ValidatorRole(voter, General(node.account) if general else None, votes)
 
 
 def _task_split(config: CoalitionConfig) -> tuple[Dataset, CoalitionSplit]:

@@ -6,14 +6,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tclearn.model.train import TrainConfig
-from tclearn.node_setup import Node
-from tclearn.submit import Submission, register, train_on_head
+from tclearn.engine.steps import Submission, submit_update
+from tclearn.model.family import State
+from tclearn.model.train import TrainConfig, train_local
+from tclearn.nodes.site import Node
 
 
 def submit(node: Node, x: np.ndarray, y: np.ndarray, config: TrainConfig, seed: int) -> Submission:
-    parent, state = train_on_head(node.ctx, x, y, config, seed)
-    return register(node.ctx, node.account, parent, state, len(y), config.batch_size)
+    """Trains the current head on this member's data with `config` and registers the step."""
+    ctx = node.ctx
+    min_batch = ctx.ledger.params().min_batch_size
+
+    def train(parent: State) -> State:
+        model = ctx.family.module(parent)
+        train_local(model, x, y, config, min_batch, seed)
+        return model.state_dict()
+
+    return submit_update(ctx, node.account, ctx.ledger.cursor().head, train, len(y), config.batch_size)
 
 
 @dataclass(frozen=True)

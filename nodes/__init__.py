@@ -1,1 +1,0 @@
-"""Runnable TCLearn processes: thin loops over the library, one per role."""

@@ -1,0 +1,195 @@
+"""The protocol's steps, one function per role: the only code that acts on a coalition's ledger.
+
+- a member trains, stores and registers (`submit_update`);
+- anyone keeps the rounds moving: expires a stalled candidate, replaces a silent general
+  (`keep_moving`);
+- the drawn general screens the updates and proposes (`propose_if_drawn`);
+- a validator checks the open candidate and votes (`vote_if_open`).
+
+A validator's daemon runs `validator_pass` every few seconds; the simulation runs it for every
+simulated validator in turn (`tclearn.engine.schedule`). Each step reads the chain, acts at
+most once, and reports what it did as an `Outcome`. The ledger refusing a step's transaction
+(a window that closed meanwhile, a race lost to another node, a vote that came late) is an
+outcome too, not a failure: the ledger is the arbiter, and the next pass acts on what it says
+now — a redraw or an expiry moves the round on. A chain or store that cannot be reached raises
+`ChainError` / `StoreError`, which the daemons retry with backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+
+from tclearn.chain.ledger import BlockState, Ledger
+from tclearn.engine.phases import NO_PHASES, Phases
+from tclearn.errors import TransactionReverted
+from tclearn.fba.context import CoalitionContext
+from tclearn.fba.propose import Candidate, build_candidate, propose
+from tclearn.fba.viability import Check
+from tclearn.fba.vote import Voter
+from tclearn.model.family import State
+from tclearn.model.weights import sha256
+from tclearn.store.cid import cid_digest
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one step did: `submitted`, `expired`, `redrawn`, `proposed`, `no-candidate`,
+    `voted`, or `refused` (the ledger refused its transaction; `detail` says why)."""
+
+    action: str
+    block: int | None = None
+    detail: str = ""
+    candidate: Candidate | None = None
+    excluded: dict[int, str] = field(default_factory=dict)
+    check: Check | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    update_id: int
+    parent: int
+    cid: str
+    weights_hash: bytes
+    samples: int
+
+
+# ---------------------------------------------------------------------------- member
+
+
+def submit_update(
+    ctx: CoalitionContext,
+    member: LocalAccount,
+    parent_id: int,
+    train: Callable[[State], State],
+    samples: int,
+    batch_size: int,
+    phases: Phases = NO_PHASES,
+) -> Submission:
+    """Trains from block `parent_id`'s model (`train`: the member's own recipe on its own data),
+    stores the result and registers its SHA-256 and CID on chain as this member's step."""
+    with phases("storage"):
+        _, parent = ctx.block_weights(parent_id)
+    with phases("training"):
+        state = train(parent)
+    with phases("storage"):
+        data = ctx.family.dump(state)
+        cid = ctx.store.put(data)
+    with phases("registration"):
+        digest = sha256(data)
+        update_id = ctx.ledger.register_update(member, parent_id, digest, cid_digest(cid), samples, batch_size)
+    return Submission(update_id, parent_id, cid, digest, samples)
+
+
+# ---------------------------------------------------------------------------- anyone
+
+
+def keep_moving(ledger: Ledger, caller: LocalAccount) -> Outcome | None:
+    """Expires the open candidate or redraws the general if a deadline has passed."""
+    now = ledger.chain.now()
+    open_block = ledger.cursor().open
+    try:
+        if open_block:
+            if now > ledger.block(open_block).deadline:
+                ledger.expire(caller, open_block)
+                return Outcome("expired", open_block)
+            return None
+        if now > ledger.current_round().deadline:
+            ledger.redraw(caller)
+            return Outcome("redrawn")
+    except TransactionReverted as exc:  # another node moved it first
+        return Outcome("refused", open_block or None, str(exc))
+    return None
+
+
+# ---------------------------------------------------------------------------- general
+
+
+@dataclass
+class General:
+    """A validator's duty as general: its account and the last screening that found nothing,
+    so that it screens again only once something changed on chain."""
+
+    account: LocalAccount
+    _nothing_for: tuple[int, int, int] | None = None
+    _last_excluded: dict[int, str] = field(default_factory=dict)
+
+
+def propose_if_drawn(
+    ctx: CoalitionContext, general: General, voter: Voter, phases: Phases = NO_PHASES
+) -> Outcome | None:
+    """Proposes the round's candidate if this validator is the drawn general and no candidate
+    is open; `no-candidate` when no update is fit to propose."""
+    ledger = ctx.ledger
+    with phases("draw"):
+        cursor, current = ledger.cursor(), ledger.current_round()
+    if cursor.open or current.general != general.account.address:
+        return None
+    if ledger.chain.now() > current.deadline:
+        return None  # too late: the round is about to be redrawn
+    seen = (cursor.head, cursor.update_count, current.number)
+    if general._nothing_for == seen:
+        return Outcome("no-candidate", excluded=general._last_excluded)
+    with phases("candidate"):
+        screened = build_candidate(ctx, voter.evaluator, voter.strategy)
+    if screened.candidate is None:
+        general._nothing_for, general._last_excluded = seen, screened.excluded
+        return Outcome("no-candidate", excluded=screened.excluded)
+    try:
+        with phases("proposal"):
+            block = propose(ctx, general.account, screened.candidate)
+    except TransactionReverted as exc:
+        return Outcome("refused", detail=str(exc), candidate=screened.candidate, excluded=screened.excluded)
+    return Outcome("proposed", block, candidate=screened.candidate, excluded=screened.excluded)
+
+
+# ---------------------------------------------------------------------------- validator
+
+
+def vote_if_open(voter: Voter, phases: Phases = NO_PHASES) -> Outcome | None:
+    """Checks the open candidate and casts this validator's vote on it, once."""
+    with phases("polling"):
+        block = voter.pending_block()
+    if not block:
+        return None
+    with phases("validation"):
+        check = voter.check(block)
+    started = time.perf_counter()
+    try:
+        voter.cast(block, check)
+    except TransactionReverted as exc:  # the block or its window closed before the vote landed
+        voter.missed(block)
+        return Outcome("refused", block, str(exc), check=check)
+    final = voter.ctx.ledger.block(block).state is BlockState.FINAL
+    phases.add("finality" if final else "votes", time.perf_counter() - started)
+    return Outcome("voted", block, check=check)
+
+
+@dataclass
+class ValidatorRole:
+    """One validator as its daemon runs it: its voter (account, test sets, strategy, persisted
+    progress) and, unless it was told never to propose, its duty as general."""
+
+    voter: Voter
+    general: General | None
+    votes: bool = True
+
+    @property
+    def ctx(self) -> CoalitionContext:
+        return self.voter.ctx
+
+
+def validator_pass(role: ValidatorRole, phases: Phases = NO_PHASES) -> Outcome | None:
+    """One pass of a validator: the first of keep the round moving, propose if drawn, vote,
+    that has something to do. A pass acts at most once, so every node sees the chain as the
+    last transaction left it."""
+    with phases("polling"):
+        outcome = keep_moving(role.ctx.ledger, role.voter.account)
+    if outcome is None and role.general is not None:
+        outcome = propose_if_drawn(role.ctx, role.general, role.voter, phases)
+    if outcome is None and role.votes:
+        outcome = vote_if_open(role.voter, phases)
+    return outcome

@@ -1,0 +1,94 @@
+"""The general's judgement of sets of updates on one parent, as validators will judge them.
+
+The general drops the updates that fail integrity, then those whose contribution is harmful
+(leave-one-out on G, `tclearn.fba.contribution`), until none is left; when what is left would
+still degrade the parent, it chooses a viable set by forward selection. It never proposes again
+a set of updates the coalition already refused on this parent (`refused_sets`), so one bad
+update cannot stall the coalition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from tclearn.fba.context import CoalitionContext
+from tclearn.fba.contribution import Judgements, harmful_updates
+from tclearn.fba.update import Update, ids
+
+Item = Update  # what a strategy selects from
+
+
+@dataclass
+class Screening:
+    ctx: CoalitionContext
+    judgements: Judgements
+    parent_id: int
+
+    @cached_property
+    def refused_sets(self) -> set[tuple[int, ...]]:
+        """The sets of updates the coalition refused (rejected or let expire) on this parent."""
+        ledger = self.ctx.ledger
+        closed = ledger.closed_blocks("Rejected") + ledger.closed_blocks("Expired")
+        records = (ledger.block_record(b) for b in closed)
+        return {tuple(sorted(r.update_ids)) for r in records if r.parent == self.parent_id}
+
+    def viable(self, updates: list[Update]) -> bool:
+        return self.judgements.viability(updates).accept
+
+    def select_viable(self, passing: list[Update], excluded: dict[int, str]) -> list[Update]:
+        """The set of updates to aggregate: all of them less the harmful ones if that is viable;
+        otherwise the best viable set along a forward selection.
+
+        Pruning alone can end empty on non-IID data: one member's step can look useless on G
+        while the aggregate needs it to stay above its parent (and a smaller set makes other
+        updates look harmful). The forward selection grows a set from the update best on G
+        alone, adding each time the update that makes the aggregate best, and proposes the best
+        of those sets that is viable once its harmful updates are pruned — validators judge
+        exactly the set proposed.
+        """
+        kept = self.drop_harmful(passing, excluded)
+        if kept and self.viable(kept):
+            return kept
+        for subset in self.forward_sets(passing):
+            reasons: dict[int, str] = {}
+            kept = self.drop_harmful(subset, reasons)
+            if kept and self.viable(kept):
+                chosen = set(ids(kept))
+                for update in passing:
+                    if update.id in chosen:
+                        excluded.pop(update.id, None)
+                    else:
+                        excluded[update.id] = reasons.get(update.id, "degrades-aggregate")
+                return kept
+        for update in passing:
+            excluded.setdefault(update.id, "degrades-parent")
+        return []
+
+    def drop_harmful(self, passing: list[Update], excluded: dict[int, str]) -> list[Update]:
+        """Drops the most harmful update, then judges the rest again, until none is harmful."""
+        while len(passing) > 1:
+            harmful = harmful_updates(self.judgements, passing)
+            if not harmful:
+                break
+            worst, reason = next(iter(harmful.items()))
+            excluded[worst] = reason
+            passing = [u for u in passing if u.id != worst]
+        return passing
+
+    def forward_sets(self, passing: list[Update]) -> list[list[Update]]:
+        """The sets of a greedy forward selection on G (accuracy, then loss), best first."""
+        scored: list[tuple[tuple[float, float], list[Update]]] = []
+        chosen: list[Update] = []
+        pool = list(passing)
+        while pool:
+            score, best = max(((self.score([*chosen, u]), u) for u in pool), key=lambda p: p[0])
+            chosen = [*chosen, best]
+            pool.remove(best)
+            scored.append((score, chosen))
+        scored.sort(key=lambda pair: pair[0], reverse=True)
+        return [subset for _, subset in scored]
+
+    def score(self, subset: list[Update]) -> tuple[float, float]:
+        g = self.judgements.of_aggregate(subset)[0]
+        return g.accuracy, -g.loss

@@ -1,0 +1,148 @@
+"""How a coalition turns the updates trained on its head into one candidate: its learning strategy.
+
+As in Flower, each learning mode is one small object with two verbs: `select` chooses which of
+the well-formed updates go into the candidate (the general's judgement), `combine` makes the
+candidate's weights from them (which every validator recomputes). The coalition's rules name
+one strategy; the general and every validator build it from those rules, so a candidate that
+declares another recipe than the coalition's is refused for integrity.
+
+- `Sequential`: the candidate is one member's step, the oldest that does not degrade the head.
+- `FederatedAveraging`: the candidate aggregates the updates that survive screening, by the
+  coalition's aggregation rule (`tclearn.fba.aggregate`).
+- `Unscreened`: the plain federated-learning baseline: every well-formed update goes in and
+  validators accept every candidate (no FBA). For measuring what the FBA adds, never for a
+  real coalition.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tclearn.fba.aggregate import rule as aggregation_rule
+
+if TYPE_CHECKING:
+    from tclearn.fba.screening import Item, Screening
+    from tclearn.model.family import ModelFamily, State
+
+LEARNING_MODES = ("fedavg", "sequential")
+AGGREGATORS = ("mean", "median", "trimmed-mean", "krum", "multi-krum")
+
+
+class Strategy(ABC):
+    """One learning mode: which updates a candidate holds, and how they combine."""
+
+    learning: str
+    screens: bool = True  # False: no screening by the general, no judgement by validators
+
+    @abstractmethod
+    def select(self, screening: Screening, passing: list[Item], excluded: dict[int, str]) -> list[Item]:
+        """The updates the candidate holds, among those that passed integrity (`excluded` gets
+        the reason of each one left out)."""
+
+    @abstractmethod
+    def combine(self, family: ModelFamily, states: Sequence[State], samples: Sequence[int]) -> State:
+        """The candidate's weights from the chosen updates' weights and sample counts."""
+
+    @abstractmethod
+    def recipe(self) -> dict[str, Any]:
+        """What a candidate's metadata declares of how it was made (checked by validators)."""
+
+    def trainers(self, round_number: int, members: int) -> list[int]:
+        """Which members train in a round (a simulation's schedule): all of them."""
+        return list(range(members))
+
+    def metadata(self, update_ids: Sequence[int], excluded: Mapping[int, str]) -> dict[str, Any]:
+        """The candidate's metadata document (stored; its digest goes on chain)."""
+        return {
+            **self.recipe(),
+            "updates": list(update_ids),
+            "excluded": {str(k): v for k, v in sorted(excluded.items())},
+        }
+
+    def declared_by(self, metadata: Mapping[str, Any]) -> bool:
+        """Whether a candidate's metadata declares this strategy's recipe."""
+        return all(metadata.get(key) == value for key, value in self.recipe().items())
+
+
+@dataclass(frozen=True)
+class Sequential(Strategy):
+    learning: str = "sequential"
+
+    def select(self, screening: Screening, passing: list[Item], excluded: dict[int, str]) -> list[Item]:
+        """The oldest update that does not degrade the parent and was never refused alone."""
+        refused = screening.refused_sets
+        for item in passing:
+            if (item.id,) not in refused and screening.viable([item]):
+                return [item]
+        return []
+
+    def trainers(self, round_number: int, members: int) -> list[int]:
+        """One member a round, in turn: each trains the model the previous one made."""
+        return [round_number % members]
+
+    def combine(self, family: ModelFamily, states: Sequence[State], samples: Sequence[int]) -> State:
+        if len(states) != 1:
+            raise ValueError("a sequential block holds exactly one update")
+        return states[0]
+
+    def recipe(self) -> dict[str, Any]:
+        return {"learning": self.learning}
+
+
+@dataclass(frozen=True)
+class FederatedAveraging(Strategy):
+    rule: str = "mean"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    learning: str = "fedavg"
+
+    def __post_init__(self) -> None:
+        if self.rule not in AGGREGATORS:
+            raise ValueError(f"unknown aggregation rule {self.rule!r}: one of {', '.join(AGGREGATORS)}")
+
+    def select(self, screening: Screening, passing: list[Item], excluded: dict[int, str]) -> list[Item]:
+        return screening.select_viable(passing, excluded)
+
+    def combine(self, family: ModelFamily, states: Sequence[State], samples: Sequence[int]) -> State:
+        arrays = [family.to_arrays(s) for s in states]
+        return family.from_arrays(aggregation_rule(self.rule, **dict(self.params))(arrays, samples))
+
+    def recipe(self) -> dict[str, Any]:
+        return {"learning": self.learning, "rule": self.rule, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Unscreened(Strategy):
+    inner: Strategy = field(default_factory=FederatedAveraging)
+    screens: bool = False
+
+    @property
+    def learning(self) -> str:  # type: ignore[override]
+        return self.inner.learning
+
+    def select(self, screening: Screening, passing: list[Item], excluded: dict[int, str]) -> list[Item]:
+        return passing[:1] if isinstance(self.inner, Sequential) else passing
+
+    def combine(self, family: ModelFamily, states: Sequence[State], samples: Sequence[int]) -> State:
+        return self.inner.combine(family, states, samples)
+
+    def trainers(self, round_number: int, members: int) -> list[int]:
+        return self.inner.trainers(round_number, members)
+
+    def recipe(self) -> dict[str, Any]:
+        return {**self.inner.recipe(), "screened": False}
+
+
+def strategy_for(
+    learning: str, rule: str = "mean", params: Mapping[str, Any] | None = None, screen: bool = True
+) -> Strategy:
+    """The strategy a coalition's rules name."""
+    if learning == "sequential":
+        chosen: Strategy = Sequential()
+    elif learning == "fedavg":
+        chosen = FederatedAveraging(rule, dict(params or {}))
+    else:
+        raise ValueError(f"unknown learning mode {learning!r}: one of {', '.join(LEARNING_MODES)}")
+    return chosen if screen else Unscreened(chosen)
