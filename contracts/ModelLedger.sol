@@ -40,12 +40,16 @@ contract ModelLedger is Coalition {
         Expired
     }
 
+    /// @dev `rulesDigest` is the SHA-256 digest of the CIDv0 of the coalition's rules document
+    ///      (learning mode, aggregation rule, vote tolerance, screening, architecture, training
+    ///      recipe), stored off chain; every node checks its own copy against it before it starts.
     struct Params {
         Mode mode;
         uint32 minBatchSize;
         uint32 proposalTimeout;
         uint32 voteTimeout;
         uint32 membershipTimeout;
+        bytes32 rulesDigest;
     }
 
     struct Genesis {
@@ -94,6 +98,8 @@ contract ModelLedger is Coalition {
     uint32 public immutable minBatchSize;
     uint32 public immutable proposalTimeout;
     uint32 public immutable voteTimeout;
+    /// @notice The CIDv0 digest of the coalition's rules document, fixed at deployment.
+    bytes32 public immutable rulesDigest;
 
     Cursor private _cursor;
     Round private _round;
@@ -101,7 +107,10 @@ contract ModelLedger is Coalition {
     mapping(uint64 id => Block) private _blocks;
     mapping(uint64 id => Update) private _updates;
 
-    event LedgerCreated(uint32 minBatchSize, uint32 proposalTimeout, uint32 voteTimeout, bytes32 seed);
+    /// @notice The ledger's fixed parameters, its rules document's digest and the draw's first seed.
+    event LedgerCreated(
+        uint32 minBatchSize, uint32 proposalTimeout, uint32 voteTimeout, bytes32 rulesDigest, bytes32 seed
+    );
     event GenesisBlock(uint64 indexed id, bytes32 modelHash, bytes32 cidDigest, bytes32 metadataHash);
     event UpdateRegistered(
         uint64 indexed id,
@@ -179,8 +188,9 @@ contract ModelLedger is Coalition {
         minBatchSize = params.minBatchSize;
         proposalTimeout = params.proposalTimeout;
         voteTimeout = params.voteTimeout;
+        rulesDigest = params.rulesDigest;
         _seed = GeneralDraw.genesisSeed(block.chainid, address(this), genesis.modelHash);
-        emit LedgerCreated(params.minBatchSize, params.proposalTimeout, params.voteTimeout, _seed);
+        emit LedgerCreated(params.minBatchSize, params.proposalTimeout, params.voteTimeout, params.rulesDigest, _seed);
 
         _blocks[GENESIS] = Block({
             parent: 0,

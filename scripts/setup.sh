@@ -3,6 +3,7 @@
 #   .venv/          the Python package and its pinned dependencies (torch CPU wheel first)
 #   .venv-slither/  slither, apart: it pins web3<8, the project uses web3 8
 #   node_modules/   solc (WASM), anvil, forge, Hardhat, OpenZeppelin, from package-lock.json
+#   Fashion-MNIST   Debian's dataset-fashion-mnist, when run as root
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,13 @@ fi
 if [ "${TCLEARN_SKIP_SLITHER:-0}" != 1 ] && [ ! -x .venv-slither/bin/slither ]; then
   "$PYTHON" -m venv .venv-slither
   .venv-slither/bin/pip install --quiet --disable-pip-version-check slither-analyzer==0.11.6
+fi
+
+# Fashion-MNIST, the imaging track, comes from Debian (no download at run time). Needs root, as
+# CI and these machines have; elsewhere install the package by hand or skip that track.
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null; then
+  apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null
 fi
 
 # `npm install` against the committed lockfile, not `npm ci`: the registry here lacks some

@@ -31,6 +31,7 @@ from tclearn.chain.ephemeral import DEV_FUNDS_WEI
 from tclearn.chain.ledger import MODES
 from tclearn.config import CoalitionConfig, Deployed, GenesisModel, Participant
 from tclearn.errors import ConfigError, TCLearnError
+from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES
 from tclearn.status import coalition_status, render_status
 from tclearn.store.base import open_store
 from tclearn.store.cid import cid_digest
@@ -102,6 +103,8 @@ def main(ctx: click.Context, directory: Path) -> None:
 )
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None, help="Task split: Dirichlet α.")
 @click.option("--architecture", type=click.Choice(["cnn", "mlp"]), default=None, help="Default: by dataset.")
+@click.option("--learning", type=click.Choice(LEARNING_MODES), default="fedavg", show_default=True)
+@click.option("--aggregator", type=click.Choice(AGGREGATORS), default="mean", show_default=True)
 @click.option("--input-shape", default="30", show_default=True, help="With --dataset none; e.g. 1,28,28.")
 @click.option("--classes", type=click.IntRange(2), default=2, show_default=True, help="With --dataset none.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the genesis model's weights.")
@@ -129,13 +132,24 @@ def init(directory: Path, **opts: Any) -> None:
         input_shape, classes = dataset.input_shape, dataset.num_classes
         task = {"dataset": opts["dataset"], "seed": opts["seed"], "alpha": opts["alpha"]}
     architecture = opts["architecture"] or ("mlp" if len(input_shape) == 1 else "cnn")
+    from tclearn.model.architectures import ArchitectureSpec  # torch: imported only where needed
+    from tclearn.model.genesis import make_genesis
+    from tclearn.rules import CoalitionRules, TrainingRecipe
 
+    spec = ArchitectureSpec(architecture, input_shape, classes)
+    rules = CoalitionRules(
+        architecture=spec.as_dict(),
+        mode=mode,
+        learning=opts["learning"],
+        aggregator=opts["aggregator"],
+        min_batch_size=opts["min_batch_size"],
+        training=TrainingRecipe(batch_size=max(opts["min_batch_size"], TrainingRecipe().batch_size)),
+    )
     config = CoalitionConfig(
         name=opts["name"] or directory.name,
-        mode=mode,
+        rules=rules,
         chain=opts["chain"],
         store=opts["store"],
-        min_batch_size=opts["min_batch_size"],
         proposal_timeout=opts["proposal_timeout"],
         vote_timeout=opts["vote_timeout"],
         membership_timeout=opts["membership_timeout"],
@@ -160,17 +174,12 @@ def init(directory: Path, **opts: Any) -> None:
         address = create_keystore(directory / keystore, password, opts["scrypt_n"])
         config.participants[name] = Participant(address=address, keystore=keystore, roles=roles)
 
-    from tclearn.model.architectures import ArchitectureSpec  # torch: imported only where needed
-    from tclearn.model.genesis import make_genesis
-
-    spec = ArchitectureSpec(architecture, input_shape, classes)
-    genesis = make_genesis(spec, opts["seed"], open_store(config.store, directory))
+    store = open_store(config.store, directory)
+    genesis = make_genesis(spec, opts["seed"], store)
     config.genesis = GenesisModel(
-        sha256=genesis.weights_sha256.hex(),
-        cid=genesis.weights_cid,
-        metadata_cid=genesis.metadata_cid,
-        architecture=spec.as_dict(),
+        sha256=genesis.weights_sha256.hex(), cid=genesis.weights_cid, metadata_cid=genesis.metadata_cid
     )
+    store.put(rules.document())  # the rules' CID digest goes on chain at deploy
     config.save()
     data = {
         "directory": str(directory),
@@ -273,14 +282,12 @@ def devnet_status(directory: Path, as_json: bool) -> None:
 @click.option("--validators", type=click.IntRange(1, 128), default=4, show_default=True)
 @click.option("--rounds", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--mode", type=click.Choice(["A"]), default="A", show_default=True, help="B and C: coming.")
-@click.option("--learning", type=click.Choice(["sequential", "fedavg"]), default="fedavg", show_default=True)
+@click.option("--learning", type=click.Choice(LEARNING_MODES), default="fedavg", show_default=True)
 @click.option("--dataset", type=click.Choice(["breast-cancer", "digits", "fashion-mnist"]), default="breast-cancer")
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None, help="Dirichlet α; omitted: IID.")
 @click.option("--attack", type=click.Choice(list(ATTACKS)), default=None)
 @click.option("--attackers", type=click.IntRange(0), default=0, show_default=True)
-@click.option(
-    "--aggregator", type=click.Choice(["mean", "median", "trimmed-mean", "krum", "multi-krum"]), default="mean"
-)
+@click.option("--aggregator", type=click.Choice(AGGREGATORS), default="mean", show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=2, show_default=True, help="Local epochs per round.")
 @click.option("--no-fba", is_flag=True, help="Accept every candidate: the plain federated-learning baseline.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -309,12 +316,6 @@ def _node(directory: Path, name: str) -> Node:
     return open_node(directory, name)
 
 
-def _strategy(learning: str, aggregator: str) -> Any:
-    from tclearn.fba.strategy import strategy_for
-
-    return strategy_for(learning, aggregator)
-
-
 @main.group()
 def member() -> None:
     """A member's commands: submit a training step, follow its fate."""
@@ -328,9 +329,9 @@ def member() -> None:
     default=None,
     help="CSV file or image folder (class sub-folders).",
 )
-@click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Default: the coalition's training recipe.")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: the recipe's (≥ the minimum).")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Default: recipe's.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
@@ -344,7 +345,12 @@ def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) ->
     node = _node(directory, name)
     try:
         x, y = member_data(node, data)
-        config = TrainConfig(opts["epochs"], opts["batch_size"], opts["learning_rate"])
+        recipe = node.config.rules.training
+        config = TrainConfig(
+            opts["epochs"] or recipe.epochs,
+            opts["batch_size"] or recipe.batch_size,
+            opts["learning_rate"] or recipe.learning_rate,
+        )
         done = submit(node, x, y, config, opts["seed"])
     finally:
         node.close()
@@ -376,12 +382,6 @@ def _daemon_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--as", "name", required=True, help="The validator's participant name."),
             click.option("--global-test", type=click.Path(exists=True, path_type=Path), help="CSV or image folder."),
             click.option("--local-test", type=click.Path(exists=True, path_type=Path), help="CSV or image folder."),
-            click.option("--learning", type=click.Choice(["sequential", "fedavg"]), default="fedavg"),
-            click.option(
-                "--aggregator",
-                type=click.Choice(["mean", "median", "trimmed-mean", "krum", "multi-krum"]),
-                default="mean",
-            ),
             click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds."),
             click.option("--once", is_flag=True, help="One pass, then exit."),
         ]
@@ -415,8 +415,7 @@ def _run_daemon(directory: Path, name: str, opts: dict[str, Any], general: bool,
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     node = _node(directory, name)
     try:
-        strategy = _strategy(opts["learning"], opts["aggregator"])
-        role = validator_role(node, opts["global_test"], opts["local_test"], strategy, general, votes)
+        role = validator_role(node, opts["global_test"], opts["local_test"], general, votes)
         daemon.run(role, opts["poll"], opts["once"])
     except KeyboardInterrupt:
         click.echo("stopped", err=True)

@@ -21,8 +21,9 @@ from eth_account.signers.local import LocalAccount
 from tclearn.chain import devnet
 from tclearn.chain.accounts import load_account, resolve_password
 from tclearn.chain.backends import Chain, connect
-from tclearn.chain.ledger import MODES, ROLES, Ledger, LedgerParams
+from tclearn.chain.ledger import ROLES, Ledger, LedgerParams
 from tclearn.errors import ConfigError
+from tclearn.rules import CoalitionRules
 
 CONFIG_NAME = "coalition.json"
 MANAGED_DEVNET = "anvil"
@@ -54,7 +55,6 @@ class GenesisModel:
     sha256: str
     cid: str
     metadata_cid: str
-    architecture: dict[str, Any]
 
 
 @dataclass
@@ -62,10 +62,9 @@ class CoalitionConfig:
     """Everything a node needs to find its coalition; saved as `coalition.json`."""
 
     name: str
-    mode: str = "A"
+    rules: CoalitionRules
     chain: str = "inprocess"
     store: str = "local"
-    min_batch_size: int = 16
     proposal_timeout: int = 300
     vote_timeout: int = 600
     membership_timeout: int = 86_400
@@ -80,8 +79,6 @@ class CoalitionConfig:
     directory: Path = field(default=Path("."), repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"unknown mode {self.mode!r}: one of {', '.join(MODES)}")
         for name, participant in self.participants.items():
             unknown = set(participant.roles) - set(ROLES)
             if unknown:
@@ -102,13 +99,15 @@ class CoalitionConfig:
             raw["participants"] = {k: Participant(**v) for k, v in raw.get("participants", {}).items()}
             raw["genesis"] = GenesisModel(**raw["genesis"]) if raw.get("genesis") else None
             raw["ledger"] = Deployed(**raw["ledger"]) if raw.get("ledger") else None
+            raw["rules"] = CoalitionRules.from_dict(raw["rules"])
             return cls(**raw, directory=directory)
-        except TypeError as exc:
+        except (TypeError, KeyError) as exc:
             raise ConfigError(f"{path} has unexpected or missing fields: {exc}") from exc
 
     def save(self) -> None:
         data = asdict(self)
         del data["directory"]
+        data["rules"] = self.rules.as_dict()
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.directory / (CONFIG_NAME + ".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -119,8 +118,17 @@ class CoalitionConfig:
     @property
     def params(self) -> LedgerParams:
         return LedgerParams(
-            self.mode, self.min_batch_size, self.proposal_timeout, self.vote_timeout, self.membership_timeout
+            self.rules.mode,
+            self.rules.min_batch_size,
+            self.proposal_timeout,
+            self.vote_timeout,
+            self.membership_timeout,
+            self.rules.digest(),
         )
+
+    @property
+    def mode(self) -> str:
+        return self.rules.mode
 
     @property
     def devnet_dir(self) -> Path:

@@ -35,6 +35,7 @@ from tclearn.model.family import ModelFamily, State
 from tclearn.model.genesis import genesis_metadata
 from tclearn.model.train import TrainConfig, evaluate, train_local
 from tclearn.model.weights import serialize, sha256
+from tclearn.rules import CoalitionRules, TrainingRecipe
 from tclearn.store.base import ContentStore, open_store
 from tclearn.store.cid import cid_digest
 
@@ -64,6 +65,20 @@ class SimulationConfig:
     @property
     def strategy(self) -> Strategy:
         return strategy_for(self.learning, self.aggregator, _rule_params(self), screen=self.fba)
+
+    def rules(self, architecture: ArchitectureSpec) -> CoalitionRules:
+        """The coalition's rules this run deploys with (every simulated node follows them)."""
+        return CoalitionRules(
+            architecture=architecture.as_dict(),
+            mode=self.mode,
+            learning=self.learning,
+            aggregator=self.aggregator,
+            aggregator_params=_rule_params(self),
+            screening=self.fba,
+            tolerance=self.tolerance,
+            min_batch_size=self.min_batch_size,
+            training=TrainingRecipe(self.local_epochs, self.batch_size, self.learning_rate),
+        )
 
     @property
     def train_config(self) -> TrainConfig:
@@ -133,7 +148,9 @@ class Simulation:
         weights = serialize(genesis_model)
         weights_cid = store.put(weights)
         metadata_cid = store.put(genesis_metadata(self.family.spec, config.seed))
-        params = LedgerParams(config.mode, config.min_batch_size, 300, 600, 86_400)
+        self.rules = config.rules(self.family.spec)
+        store.put(self.rules.document())
+        params = LedgerParams(config.mode, config.min_batch_size, 300, 600, 86_400, self.rules.digest())
         genesis = Genesis(sha256(weights), cid_digest(weights_cid), cid_digest(metadata_cid))
         self.coalition: EphemeralCoalition = ephemeral_coalition(
             chain, params, genesis, config.validators, config.members, seed=config.seed
@@ -148,7 +165,7 @@ class Simulation:
                 self.dataset.y[self.split.global_test],
                 self.dataset.x[local],
                 self.dataset.y[local],
-                config.tolerance,
+                self.rules.tolerance,
             )
             for v, local in zip(self.coalition.validators, self.split.local_tests, strict=True)
         }
@@ -157,7 +174,7 @@ class Simulation:
                 self.ctx,
                 v,
                 self.evaluators[v.address],
-                config.strategy,
+                self.rules.strategy(),
                 secret_source=random.Random(f"{config.seed}/{v.address}"),
             )
             for v in self.coalition.validators

@@ -36,6 +36,7 @@ contract ModelLedgerTest is LedgerFixture {
         assertEq(gen, ledger.validators()[drawIndex(s, 1, 0, N)], "first general");
         assertEq(d, block.timestamp + PROPOSAL_TIMEOUT, "proposal deadline");
         assertEq(ledger.minBatchSize(), MIN_BATCH, "minBatchSize");
+        assertEq(ledger.rulesDigest(), RULES, "rulesDigest");
         assertEq(ledger.validatorCount(), N, "validatorCount");
     }
 

@@ -49,6 +49,7 @@ def deploy_ledger(
             params.proposal_timeout,
             params.vote_timeout,
             params.membership_timeout,
+            params.rules_digest,
         ),
         (genesis.model_hash, genesis.cid_digest, genesis.metadata_hash),
         *(roles.get(role, []) for role in ("member", "validator", "supervisor", "auditor")),

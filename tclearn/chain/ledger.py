@@ -124,6 +124,7 @@ class LedgerParams:
     proposal_timeout: int
     vote_timeout: int
     membership_timeout: int
+    rules_digest: bytes = b"\x00" * 32  # CIDv0 digest of the coalition's rules document
 
 
 class Ledger:
@@ -238,6 +239,7 @@ class Ledger:
             proposal_timeout=f.proposalTimeout().call(),
             vote_timeout=f.voteTimeout().call(),
             membership_timeout=f.membershipTimeout().call(),
+            rules_digest=bytes(f.rulesDigest().call()),
         )
 
     def votes(self, block_id: int) -> list[dict[str, Any]]:

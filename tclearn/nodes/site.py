@@ -21,12 +21,11 @@ from tclearn.data.splits import CoalitionSplit, split_coalition
 from tclearn.engine.steps import General, ValidatorRole
 from tclearn.errors import ConfigError
 from tclearn.fba.context import CoalitionContext
-from tclearn.fba.policy import Tolerance
-from tclearn.fba.strategy import Strategy
 from tclearn.fba.viability import Evaluator
 from tclearn.fba.vote import Voter
 from tclearn.model.architectures import ArchitectureSpec
 from tclearn.model.family import ModelFamily
+from tclearn.rules import verify_rules
 from tclearn.store.base import open_store
 
 
@@ -51,8 +50,10 @@ def open_node(directory: Path, name: str) -> Node:
     chain = config.connect()
     try:
         ledger = config.ledger_on(chain)
-        family = ModelFamily(ArchitectureSpec(**_spec_fields(config.genesis.architecture)))
-        ctx = CoalitionContext(ledger, open_store(config.store, directory), family)
+        store = open_store(config.store, directory)
+        verify_rules(config.rules, ledger.params().rules_digest, store)
+        family = ModelFamily(ArchitectureSpec(**_spec_fields(config.rules.architecture)))
+        ctx = CoalitionContext(ledger, store, family)
     except Exception:
         chain.close()
         raise
@@ -76,20 +77,20 @@ def validator_evaluator(node: Node, global_path: Path | None, local_path: Path |
     shape = node.ctx.family.spec.input_shape
     if global_path is not None and local_path is not None:
         g, local = load_local_data(global_path, shape), load_local_data(local_path, shape)
-        return Evaluator(node.ctx.family, g.x, g.y, local.x, local.y, Tolerance())
+        return Evaluator(node.ctx.family, g.x, g.y, local.x, local.y, node.config.rules.tolerance)
     if (global_path is None) != (local_path is None):
         raise ConfigError("give both --global-test and --local-test, or neither")
     dataset, split = _task_split(node.config)
     index = _role_index(node, "validator")
     g, local = split.global_test, split.local_tests[index]
-    return Evaluator(node.ctx.family, dataset.x[g], dataset.y[g], dataset.x[local], dataset.y[local], Tolerance())
+    tolerance = node.config.rules.tolerance
+    return Evaluator(node.ctx.family, dataset.x[g], dataset.y[g], dataset.x[local], dataset.y[local], tolerance)
 
 
 def validator_role(
     node: Node,
     global_path: Path | None,
     local_path: Path | None,
-    strategy: Strategy,
     general: bool = True,
     votes: bool = True,
 ) -> ValidatorRole:
@@ -97,7 +98,7 @@ def validator_role(
     `<dir>/state/<name>/voter.json`, and (unless `general` is False) its duty as general."""
     evaluator = validator_evaluator(node, global_path, local_path)
     state = node.config.directory / "state" / node.name / "voter.json"
-    voter = Voter(node.ctx, node.account, evaluator, strategy, state)
+    voter = Voter(node.ctx, node.account, evaluator, node.config.rules.strategy(), state)
     return ValidatorRole(voter, General(node.account) if general else None, votes)
 
 

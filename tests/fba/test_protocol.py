@@ -14,7 +14,7 @@ from tclearn.errors import ChainError
 from tclearn.fba import records
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.propose import build_candidate, propose
-from tclearn.fba.strategy import Unscreened
+from tclearn.fba.strategy import FederatedAveraging, Unscreened
 from tclearn.fba.vote import Voter
 from tclearn.simulate import Simulation, SimulationConfig, run_simulation
 from tclearn.store.base import open_store
@@ -199,3 +199,14 @@ def test_a_member_refused_for_outliers_is_suspended_until_its_record_clears(
     assert member_zero_fate(6) == "suspended"
     assert member_zero_fate(7) not in ("suspended", "outlier")
     assert sim.ctx.ledger.cursor().head == 8, "every round made progress"
+
+
+def test_a_candidate_made_by_another_rule_than_the_coalitions_is_refused(sim: Simulation) -> None:
+    for i in range(4):
+        sim.submit(i, 1, seed=i)
+    general = sim.coalition.general()
+    other = build_candidate(sim.ctx, sim.evaluators[general.address], FederatedAveraging("median")).candidate
+    assert other is not None
+    block = propose(sim.ctx, general, other)
+    verdict = sim.voters[0].vote(block)
+    assert (verdict.accept, verdict.reason) == (False, "integrity")

@@ -16,6 +16,7 @@ abstract contract LedgerFixture is Assert {
     bytes32 internal constant GENESIS_MODEL = keccak256("genesis model");
     bytes32 internal constant GENESIS_CID = keccak256("genesis cid");
     bytes32 internal constant GENESIS_META = keccak256("genesis metadata");
+    bytes32 internal constant RULES = keccak256("coalition rules");
 
     bytes32 internal constant MEMBER = keccak256("tclearn.member");
     bytes32 internal constant VALIDATOR = keccak256("tclearn.validator");
@@ -62,7 +63,8 @@ abstract contract LedgerFixture is Assert {
             minBatchSize: MIN_BATCH,
             proposalTimeout: PROPOSAL_TIMEOUT,
             voteTimeout: VOTE_TIMEOUT,
-            membershipTimeout: MEMBERSHIP_TIMEOUT
+            membershipTimeout: MEMBERSHIP_TIMEOUT,
+            rulesDigest: RULES
         });
     }
 
