@@ -29,9 +29,9 @@ from tclearn.chain.backends import connect
 from tclearn.engine.phases import PHASES, Stopwatch
 from tclearn.model.architectures import build
 from tclearn.report_plot import grouped_bars
+from tclearn.services import temporary_services
 from tclearn.simulate import Simulation, SimulationConfig
-from tclearn.simulation_cli import services
-from tclearn.store.base import open_store
+from tclearn.store import open_store
 
 RESULTS = Path(__file__).parent / "results"
 HIDDEN = {"10k": 90, "1m": 985, "10m": 3145}  # MLP widths on 30 features → ~10k, 1M, 10M parameters
@@ -141,7 +141,7 @@ def main(
         every = json.loads(out.read_text())["rows"]
     else:
         rows = []
-        with services(chain_opt, store_opt) as (chain_url, store_url):
+        with temporary_services(chain_opt, store_opt) as (chain_url, store_url):
             for size in sizes.split(","):
                 for count in (int(v) for v in validators.split(",")):
                     row = measure(chain_url, store_url, count, size, repeats)

@@ -39,7 +39,7 @@ from tclearn.model.family import State
 from tclearn.model.train import evaluate
 from tclearn.report_plot import curves, grouped_bars
 from tclearn.simulate import Simulation, SimulationConfig
-from tclearn.store.base import open_store
+from tclearn.store import open_store
 
 RESULTS = Path(__file__).parent / "results"
 BASELINES = ("fedavg", "median", "trimmed-mean", "krum")

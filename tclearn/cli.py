@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from tclearn.attacks import ATTACKS
-from tclearn.chain import devnet
 from tclearn.chain.accounts import (
     DEFAULT_SCRYPT_N,
     PASSWORD_ENV,
@@ -32,8 +31,9 @@ from tclearn.chain.ledger import MODES
 from tclearn.config import CoalitionConfig, Deployed, GenesisModel, Participant
 from tclearn.errors import ConfigError, TCLearnError
 from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES
+from tclearn.services import anvil_down, anvil_status, anvil_up
 from tclearn.status import coalition_status, render_status
-from tclearn.store.base import open_store
+from tclearn.store import open_store
 from tclearn.store.cid import cid_digest
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ def devnet_group() -> None:
 @readable_errors
 def up(directory: Path, port: int | None, as_json: bool) -> None:
     """Start anvil on 127.0.0.1 (its state persists in <dir>/devnet)."""
-    info = devnet.up(directory / "devnet", port)
+    info = anvil_up(directory / "devnet", port)
     emit(info.as_dict(), as_json, f"devnet running at {info.url} (pid {info.pid}, chain {info.chain_id})")
 
 
@@ -256,7 +256,7 @@ def up(directory: Path, port: int | None, as_json: bool) -> None:
 @readable_errors
 def down(directory: Path, as_json: bool) -> None:
     """Stop the devnet (its state is kept for the next `up`)."""
-    stopped = devnet.down(directory / "devnet")
+    stopped = anvil_down(directory / "devnet")
     emit({"stopped": stopped}, as_json, "devnet stopped" if stopped else "no devnet was running")
 
 
@@ -266,7 +266,7 @@ def down(directory: Path, as_json: bool) -> None:
 @readable_errors
 def devnet_status(directory: Path, as_json: bool) -> None:
     """Whether the devnet runs, where, and its block height."""
-    info = devnet.status(directory / "devnet")
+    info = anvil_status(directory / "devnet")
     if info is None:
         emit({"running": False}, as_json, "no devnet here")
         return

@@ -11,19 +11,19 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from tclearn.chain import devnet
 from tclearn.chain.accounts import load_account, resolve_password
 from tclearn.chain.backends import Chain, connect
 from tclearn.chain.ledger import ROLES, Ledger, LedgerParams
 from tclearn.errors import ConfigError
+from tclearn.fileio import write_atomic
 from tclearn.rules import CoalitionRules
+from tclearn.services import anvil_status
 
 CONFIG_NAME = "coalition.json"
 MANAGED_DEVNET = "anvil"
@@ -108,10 +108,7 @@ class CoalitionConfig:
         data = asdict(self)
         del data["directory"]
         data["rules"] = self.rules.as_dict()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, self.directory / CONFIG_NAME)
+        write_atomic(self.directory / CONFIG_NAME, json.dumps(data, indent=2) + "\n")
 
     # ------------------------------------------------------------------ derived
 
@@ -138,7 +135,7 @@ class CoalitionConfig:
         """The chain URL to connect to; the managed devnet resolves to where anvil listens."""
         if self.chain != MANAGED_DEVNET:
             return self.chain
-        info = devnet.status(self.devnet_dir)
+        info = anvil_status(self.devnet_dir)
         if info is None or not info.running:
             raise ConfigError(f"the coalition's devnet is not running: tclearn --dir {self.directory} devnet up")
         return info.url

@@ -36,7 +36,8 @@ from tclearn.model.genesis import genesis_metadata
 from tclearn.model.train import TrainConfig, evaluate, train_local
 from tclearn.model.weights import serialize, sha256
 from tclearn.rules import CoalitionRules, TrainingRecipe
-from tclearn.store.base import ContentStore, open_store
+from tclearn.store import open_store
+from tclearn.store.base import ContentStore
 from tclearn.store.cid import cid_digest
 
 

@@ -7,10 +7,6 @@ and stop them afterwards; any other value is used as a URL.
 from __future__ import annotations
 
 import json
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,30 +14,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from tclearn.chain import devnet
 from tclearn.report_plot import accuracy_plot
+from tclearn.services import temporary_services
 from tclearn.simulate import RoundRecord, SimulationConfig, SimulationResult, run_simulation
-from tclearn.store import ipfs_node
-
-
-@contextmanager
-def services(chain: str, store: str) -> Iterator[tuple[str, str]]:
-    """The chain and store URLs, starting temporary local servers where asked."""
-    with tempfile.TemporaryDirectory(prefix="tclearn-services-") as scratch:
-        started: list[tuple[Any, Path]] = []
-        try:
-            if chain == "anvil":
-                chain = devnet.up(Path(scratch) / "anvil").url
-                started.append((devnet, Path(scratch) / "anvil"))
-            elif chain == "inprocess":
-                chain = "inprocess:memory"
-            if store == "ipfs":
-                store = ipfs_node.up(Path(scratch) / "ipfs").url
-                started.append((ipfs_node, Path(scratch) / "ipfs"))
-            yield chain, store
-        finally:
-            for service, directory in started:
-                service.down(directory)
 
 
 def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
@@ -64,7 +39,7 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         raise click.BadParameter("cannot have more attackers than members", param_hint="--attackers")
     err = Console(stderr=True)
     with (
-        services(opts["chain_url"], opts["store_url"]) as (chain_url, store_url),
+        temporary_services(opts["chain_url"], opts["store_url"]) as (chain_url, store_url),
         Progress(console=err, transient=True) as progress,
     ):
         task = progress.add_task("rounds", total=config.rounds)

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from tclearn.chain import devnet
 from tclearn.chain.backends import Chain, connect
 from tclearn.chain.deploy import Genesis
 from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition, funded_accounts
 from tclearn.chain.ledger import LedgerParams
-from tclearn.store import ipfs_node
+from tclearn.services import anvil_down, anvil_up, ipfs_down, ipfs_up
 
 PROPOSAL_TIMEOUT = 300
 VOTE_TIMEOUT = 600
@@ -28,17 +27,17 @@ MIN_BATCH = 8
 @pytest.fixture(scope="session")
 def anvil_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("anvil")
-    info = devnet.up(directory)
+    info = anvil_up(directory)
     yield info.url
-    devnet.down(directory)
+    anvil_down(directory)
 
 
 @pytest.fixture(scope="session")
 def ipfs_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     repo = tmp_path_factory.mktemp("ipfs")
-    info = ipfs_node.up(repo)
+    info = ipfs_up(repo)
     yield info.url
-    ipfs_node.down(repo)
+    ipfs_down(repo)
 
 
 @pytest.fixture(params=["inprocess", pytest.param("anvil", marks=pytest.mark.anvil)])

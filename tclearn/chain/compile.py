@@ -1,4 +1,9 @@
-"""Compile `contracts/` with the pinned solcjs through py-solc-x, caching artifacts by source hash.
+"""Compile `contracts/` with the pinned solcjs through py-solc-x: a development step.
+
+The package ships the compiled artifacts (`tclearn/chain/artifacts/`, read by
+`tclearn.chain.artifacts`), so an installed TCLearn deploys and binds the ledger without Node or
+a compiler. After changing a contract, run `python -m tclearn.chain.compile` to rebuild them; a
+test checks that the shipped artifacts are what the sources compile to.
 
 No native solc can be had on these machines, so py-solc-x drives `scripts/solc-adapter.cjs`, a
 Node script that answers like solc over the npm `solc` package. A compile costs 1–3 s (mostly
@@ -10,14 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import solcx
 
+from tclearn.chain.artifacts import SHIPPED, SHIPPED_DIR, Artifact
 from tclearn.errors import ChainError
+from tclearn.fileio import write_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = REPO_ROOT / "contracts"
@@ -32,16 +37,6 @@ SETTINGS: dict[str, Any] = {
     "remappings": ["@openzeppelin/=node_modules/@openzeppelin/"],
     "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """What deployment and bindings need of one compiled contract."""
-
-    name: str
-    abi: list[dict[str, Any]]
-    bytecode: str
-    deployed_bytecode: str
 
 
 def source_files(contracts_dir: Path = CONTRACTS_DIR) -> list[Path]:
@@ -71,10 +66,7 @@ def compile_contracts(cache_dir: Path = CACHE_DIR) -> dict[str, Artifact]:
         output = json.loads(cached.read_text())
     else:
         output = _run_solc(sources)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps(output))
-        os.replace(tmp, cached)
+        write_atomic(cached, json.dumps(output))
     return _artifacts(output)
 
 
@@ -86,16 +78,12 @@ def _run_solc(sources: list[Path]) -> dict[str, Any]:
         "sources": {str(p.relative_to(REPO_ROOT)): {"urls": [str(p.relative_to(REPO_ROOT))]} for p in sources},
         "settings": SETTINGS,
     }
-    cwd = Path.cwd()
-    try:
-        os.chdir(REPO_ROOT)
+    try:  # the adapter resolves the sources' relative paths against --base-path
         return solcx.compile_standard(
             standard_input, solc_binary=str(ADAPTER), allow_paths=[str(REPO_ROOT)], base_path=str(REPO_ROOT)
         )
     except solcx.exceptions.SolcError as exc:
         raise ChainError(f"compilation failed: {exc.message}") from exc
-    finally:
-        os.chdir(cwd)
 
 
 def _artifacts(output: dict[str, Any]) -> dict[str, Artifact]:
@@ -111,6 +99,18 @@ def _artifacts(output: dict[str, Any]) -> dict[str, Artifact]:
     return artifacts
 
 
-def ledger_artifact() -> Artifact:
-    """The one contract a coalition deploys: ModelLedger (which inherits Coalition)."""
-    return compile_contracts()["ModelLedger"]
+def ship(directory: Path = SHIPPED_DIR) -> list[Path]:
+    """Compiles the sources and writes the artifacts the package ships (`SHIPPED`)."""
+    compiled = compile_contracts()
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in SHIPPED:
+        path = directory / f"{name}.json"
+        write_atomic(path, compiled[name].to_json())
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for shipped in ship():
+        print(f"wrote {shipped.relative_to(REPO_ROOT)}")

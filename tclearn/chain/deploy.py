@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
+from tclearn.chain.artifacts import ledger_artifact
 from tclearn.chain.backends import Chain
-from tclearn.chain.compile import ledger_artifact
 from tclearn.chain.ledger import MODES, Ledger, LedgerParams
 from tclearn.chain.revert import ErrorDecoder
 from tclearn.chain.transact import send

@@ -17,8 +17,8 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from tclearn.chain.artifacts import Artifact, ledger_artifact
 from tclearn.chain.backends import Chain
-from tclearn.chain.compile import Artifact, ledger_artifact
 from tclearn.chain.revert import ErrorDecoder
 from tclearn.chain.transact import send
 from tclearn.errors import ChainError

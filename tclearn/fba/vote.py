@@ -10,7 +10,6 @@ key, but it is kept out of logs and off chain until revealed.
 from __future__ import annotations
 
 import json
-import os
 import random
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from tclearn.fba.draw import commitment
 from tclearn.fba.strategy import Strategy
 from tclearn.fba.validate import check_candidate
 from tclearn.fba.viability import Check, Evaluator
+from tclearn.fileio import write_atomic
 
 ZERO = b"\x00" * 32
 
@@ -46,14 +46,7 @@ class VoterState:
     def save(self, path: Path | None) -> None:
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(asdict(self)), mode=0o600, durable=True)
 
 
 class Voter:

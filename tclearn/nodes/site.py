@@ -26,7 +26,7 @@ from tclearn.fba.vote import Voter
 from tclearn.model.architectures import ArchitectureSpec
 from tclearn.model.family import ModelFamily
 from tclearn.rules import verify_rules
-from tclearn.store.base import open_store
+from tclearn.store import open_store
 
 
 @dataclass

@@ -6,9 +6,9 @@ not hash back to the CID asked for, so a damaged or swapped file is caught on re
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from tclearn.fileio import write_atomic
 from tclearn.store.base import StoreError
 from tclearn.store.cid import cid_digest, cid_v0
 
@@ -24,10 +24,7 @@ class LocalStore:
         cid = cid_v0(data)
         path = self._path(cid)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            write_atomic(path, data)
         return cid
 
     def get(self, cid: str) -> bytes:

@@ -18,7 +18,7 @@ def test_unknown_url_is_a_clear_error() -> None:
 
 
 def test_unreachable_rpc_is_a_chain_error() -> None:
-    from tclearn.procs import free_port
+    from tclearn.services import free_port
 
     with pytest.raises(ChainError, match="unreachable"):
         connect(f"http://127.0.0.1:{free_port()}")

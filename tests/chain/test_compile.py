@@ -11,8 +11,10 @@ import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
+from tclearn.chain import artifacts
 from tclearn.chain import compile as compile_module
-from tclearn.chain.compile import ADAPTER, compile_contracts, ledger_artifact
+from tclearn.chain.artifacts import ledger_artifact
+from tclearn.chain.compile import ADAPTER, compile_contracts
 from tclearn.chain.revert import ErrorDecoder
 from tclearn.errors import ChainError
 
@@ -24,8 +26,27 @@ def test_ledger_compiles_within_the_contract_size_limit() -> None:
     assert {"registerUpdate", "propose", "vote", "expire", "redraw", "proposeMembership"} <= names
 
 
+def test_the_shipped_artifacts_are_what_the_sources_compile_to(tmp_path: Path) -> None:
+    """The package ships compiled contracts (no Node needed to run it): they must be current.
+    After changing a contract: python -m tclearn.chain.compile."""
+    compiled = compile_contracts()
+    for name in artifacts.SHIPPED:
+        assert artifacts.shipped(name) == compiled[name], f"{name}: run python -m tclearn.chain.compile"
+
+
+def test_a_damaged_shipped_artifact_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ModelLedger.json").write_text("{")
+    monkeypatch.setattr(artifacts, "SHIPPED_DIR", tmp_path)
+    artifacts.shipped.cache_clear()
+    try:
+        with pytest.raises(ChainError, match="reinstall TCLearn"):
+            ledger_artifact()
+    finally:
+        artifacts.shipped.cache_clear()
+
+
 def test_second_compile_is_served_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    ledger_artifact()
+    compile_contracts()
 
     def must_not_run(*_: object) -> None:
         raise AssertionError("recompiled although the sources did not change")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tclearn.chain import devnet
+from tclearn import services
 from tclearn.chain.backends import connect
 from tclearn.chain.ledger import Ledger
 from tests.conftest import deploy_coalition
@@ -15,25 +15,25 @@ pytestmark = pytest.mark.anvil
 
 
 def test_devnet_lifecycle_keeps_state_across_restart(tmp_path: Path) -> None:
-    assert devnet.status(tmp_path) is None
-    info = devnet.up(tmp_path)
+    assert services.anvil_status(tmp_path) is None
+    info = services.anvil_up(tmp_path)
     try:
         assert info.running and info.chain_id == 31337 and info.url.startswith("http://127.0.0.1:")
-        assert devnet.up(tmp_path).pid == info.pid, "a second up reuses the running devnet"
+        assert services.anvil_up(tmp_path).pid == info.pid, "a second up reuses the running devnet"
         chain = connect(info.url)
         coalition = deploy_coalition(chain)
         head = coalition.ledger.cursor()
     finally:
-        assert devnet.down(tmp_path)
-    assert devnet.status(tmp_path) is None
-    assert not devnet.down(tmp_path)
+        assert services.anvil_down(tmp_path)
+    assert services.anvil_status(tmp_path) is None
+    assert not services.anvil_down(tmp_path)
 
-    restarted = devnet.up(tmp_path)
+    restarted = services.anvil_up(tmp_path)
     try:
         assert restarted.pid != info.pid
         assert Ledger(connect(restarted.url), coalition.ledger.address).cursor() == head
     finally:
-        devnet.down(tmp_path)
+        services.anvil_down(tmp_path)
 
 
 def test_a_dead_devnet_reports_not_running(tmp_path: Path) -> None:
@@ -41,12 +41,12 @@ def test_a_dead_devnet_reports_not_running(tmp_path: Path) -> None:
     import signal
     import time
 
-    info = devnet.up(tmp_path)
+    info = services.anvil_up(tmp_path)
     os.kill(info.pid, signal.SIGKILL)
     for _ in range(100):
-        current = devnet.status(tmp_path)
+        current = services.anvil_status(tmp_path)
         if current is not None and not current.running:
             break
         time.sleep(0.05)
     assert current is not None and not current.running
-    devnet.down(tmp_path)
+    services.anvil_down(tmp_path)

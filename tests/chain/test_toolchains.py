@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-from tclearn.chain.compile import REPO_ROOT, ledger_artifact
+from tclearn.chain.artifacts import ledger_artifact
+from tclearn.chain.compile import REPO_ROOT
 
 
 def strip_metadata(code_hex: str) -> bytes:

@@ -17,7 +17,7 @@ from tclearn.engine.steps import validator_pass
 from tclearn.fba.viability import Check
 from tclearn.nodes import daemon
 from tclearn.simulate import Simulation, SimulationConfig
-from tclearn.store.base import open_store
+from tclearn.store import open_store
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from tclearn.fba.propose import build_candidate, propose
 from tclearn.fba.strategy import FederatedAveraging, Unscreened
 from tclearn.fba.vote import Voter
 from tclearn.simulate import Simulation, SimulationConfig, run_simulation
-from tclearn.store.base import open_store
+from tclearn.store import open_store
 from tclearn.store.cid import cid_v0
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tclearn.procs import free_port
-from tclearn.store import ipfs_node
-from tclearn.store.base import ContentStore, StoreError, fetch_verified, open_store
+from tclearn import services
+from tclearn.services import free_port
+from tclearn.store import open_store
+from tclearn.store.base import ContentStore, StoreError, fetch_verified
 from tclearn.store.cid import cid_v0
 from tclearn.store.ipfs import IpfsStore
 from tclearn.store.local import LocalStore
@@ -71,14 +72,14 @@ def test_unknown_store_url() -> None:
 @pytest.mark.ipfs
 def test_ipfs_content_survives_a_node_restart(tmp_path: Path) -> None:
     repo = tmp_path / "ipfs"
-    node = ipfs_node.up(repo)
+    node = services.ipfs_up(repo)
     try:
         cid = IpfsStore(node.url).put(b"persisted across restarts")
     finally:
-        assert ipfs_node.down(repo)
-    assert ipfs_node.status(repo) is None
-    again = ipfs_node.up(repo)
+        assert services.ipfs_down(repo)
+    assert services.ipfs_status(repo) is None
+    again = services.ipfs_up(repo)
     try:
         assert IpfsStore(again.url).get(cid) == b"persisted across restarts"
     finally:
-        ipfs_node.down(repo)
+        services.ipfs_down(repo)
