@@ -2,6 +2,8 @@
 pragma solidity 0.8.37;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {ICoalition} from "./interfaces/ICoalition.sol";
 import {Quorum} from "./libraries/Quorum.sol";
 
 /// @title TCLearn coalition: who takes part, in which role, with which keys
@@ -11,38 +13,8 @@ import {Quorum} from "./libraries/Quorum.sol";
 /// @dev Validators also hold a numbered seat (1..MAX_VALIDATORS) in `_validators`, which the ledger
 ///      uses for its one-word vote bitmap and for the general draw. The validator set only changes
 ///      while no candidate block is open, so a seat never changes hands during a vote.
-abstract contract Coalition is AccessControl {
-    /// @notice TCLearn-A (public model), -B (private model, trusting members), -C (homomorphic).
-    enum Mode {
-        A,
-        B,
-        C
-    }
-
-    /// @notice Lifecycle of a membership proposal. `Approved` means the vote passed but a validator
-    ///         change waits for the open candidate block to close before it takes effect.
-    enum ProposalState {
-        None,
-        Pending,
-        Approved,
-        Executed,
-        Rejected,
-        Expired,
-        Stale
-    }
-
-    struct MembershipProposal {
-        address account;
-        bool grant;
-        uint8 electorate;
-        uint8 ayes;
-        uint8 nays;
-        ProposalState state;
-        uint32 deadline;
-        uint32 setVersion;
-        bytes32 role;
-    }
-
+///      Types, events and errors are declared, and documented, once in `ICoalition`.
+abstract contract Coalition is ICoalition, AccessControl {
     /// @dev Seat number (1-based, 0 = not a validator) and the validator's current draw commitment
     ///      share one storage word, so a vote reads and writes a single slot for both.
     struct Seat {
@@ -50,65 +22,35 @@ abstract contract Coalition is AccessControl {
         bytes31 commitment;
     }
 
+    /// @inheritdoc ICoalition
     bytes32 public constant MEMBER_ROLE = keccak256("tclearn.member");
+    /// @inheritdoc ICoalition
     bytes32 public constant VALIDATOR_ROLE = keccak256("tclearn.validator");
+    /// @inheritdoc ICoalition
     bytes32 public constant SUPERVISOR_ROLE = keccak256("tclearn.supervisor");
+    /// @inheritdoc ICoalition
     bytes32 public constant AUDITOR_ROLE = keccak256("tclearn.auditor");
 
-    /// @notice Upper bound of the validator set: a vote records its voter in a 128-bit word.
+    /// @inheritdoc ICoalition
     uint256 public constant MAX_VALIDATORS = 128;
 
+    /// @inheritdoc ICoalition
     Mode public immutable mode;
-    /// @notice Seconds a membership proposal stays open.
+    /// @inheritdoc ICoalition
     uint32 public immutable membershipTimeout;
 
     address[] internal _validators;
     mapping(address account => Seat) internal _seats;
-    /// @notice Bumped at every change of the validator set; a membership proposal made under an
-    ///         older set can no longer pass (it is `Stale`), so each decision is taken by the set
-    ///         that existed when it was proposed.
+    /// @inheritdoc ICoalition
     uint32 public validatorSetVersion;
 
+    /// @inheritdoc ICoalition
     uint256 public membershipProposalCount;
     mapping(uint256 id => MembershipProposal) private _proposals;
     mapping(uint256 id => mapping(address validator => bool)) private _membershipVoted;
 
-    /// @notice Fingerprint (e.g. SHA-256) of each participant's public key, by purpose
-    ///         (keccak256("x25519") for mode B envelopes, keccak256("ckks") for mode C contexts).
+    /// @inheritdoc ICoalition
     mapping(address account => mapping(bytes32 purpose => bytes32 fingerprint)) public keyFingerprint;
-
-    event CoalitionCreated(Mode mode, uint32 membershipTimeout);
-    event ValidatorSeated(address indexed validator, uint8 seat, uint32 setVersion);
-    /// @param moved the validator moved into the freed seat (the former last seat), or zero
-    event ValidatorUnseated(address indexed validator, uint8 seat, address moved, uint32 setVersion);
-    event MembershipProposed(
-        uint256 indexed id,
-        address indexed proposer,
-        address indexed account,
-        bytes32 role,
-        bool grant,
-        uint8 electorate,
-        uint32 deadline,
-        uint32 setVersion
-    );
-    event MembershipVoted(uint256 indexed id, address indexed validator, bool support);
-    event MembershipDecided(uint256 indexed id, ProposalState state);
-    event KeyRegistered(address indexed account, bytes32 indexed purpose, bytes32 fingerprint, string uri);
-
-    error NotValidator(address account);
-    error NotParticipant(address account);
-    error UnknownRole(bytes32 role);
-    error MembershipByVoteOnly();
-    error RoleAlreadyHeld(address account, bytes32 role);
-    error RoleNotHeld(address account, bytes32 role);
-    error LastValidator(address account);
-    error TooManyValidators(uint256 max);
-    error ValidatorSetFrozen();
-    error ProposalNotPending(uint256 id, ProposalState state);
-    error ProposalNotApproved(uint256 id, ProposalState state);
-    error AlreadyVotedOnProposal(uint256 id, address validator);
-    error MissingSupervisor();
-    error ZeroAddress();
 
     modifier onlyValidator() {
         if (_seats[msg.sender].number == 0) revert NotValidator(msg.sender);
@@ -136,9 +78,7 @@ abstract contract Coalition is AccessControl {
 
     // ------------------------------------------------------------------ membership by vote
 
-    /// @notice Opens a vote on granting or revoking `role` for `account`; the proposer's own
-    ///         support is counted at once.
-    /// @return id the proposal's number
+    /// @inheritdoc ICoalition
     function proposeMembership(address account, bytes32 role, bool grant)
         external
         onlyValidator
@@ -164,21 +104,19 @@ abstract contract Coalition is AccessControl {
         _castMembershipVote(id, true);
     }
 
-    /// @notice Votes on a pending membership proposal; it is decided as soon as ⌈2n/3⌉ of the n
-    ///         validators that existed at its proposal support it, or that can no longer happen.
+    /// @inheritdoc ICoalition
     function voteMembership(uint256 id, bool support) external onlyValidator {
         _castMembershipVote(id, support);
     }
 
-    /// @notice Carries out an approved validator change that had to wait for an open candidate
-    ///         block to close. Anyone may call it.
+    /// @inheritdoc ICoalition
     function executeMembership(uint256 id) external {
         ProposalState current = membershipState(id);
         if (current != ProposalState.Approved) revert ProposalNotApproved(id, current);
         _execute(id);
     }
 
-    /// @notice State of a membership proposal, with expiry and staleness applied.
+    /// @inheritdoc ICoalition
     function membershipState(uint256 id) public view returns (ProposalState) {
         MembershipProposal storage p = _proposals[id];
         ProposalState stored = p.state;
@@ -189,21 +127,20 @@ abstract contract Coalition is AccessControl {
         return ProposalState.Pending;
     }
 
-    /// @notice A membership proposal's stored fields (its state as `membershipState` reports it).
+    /// @inheritdoc ICoalition
     function membershipProposal(uint256 id) external view returns (MembershipProposal memory p) {
         p = _proposals[id];
         p.state = membershipState(id);
     }
 
-    /// @notice Whether `validator` has voted on membership proposal `id`.
+    /// @inheritdoc ICoalition
     function hasVotedOnMembership(uint256 id, address validator) external view returns (bool) {
         return _membershipVoted[id][validator];
     }
 
     // ------------------------------------------------------------------ keys
 
-    /// @notice Publishes the fingerprint of the caller's public key for `purpose`, and where the
-    ///         full key can be fetched (`uri`, e.g. an IPFS CID: a CKKS context is megabytes).
+    /// @inheritdoc ICoalition
     function registerKey(bytes32 purpose, bytes32 fingerprint, string calldata uri) external {
         if (!isParticipant(msg.sender)) revert NotParticipant(msg.sender);
         keyFingerprint[msg.sender][purpose] = fingerprint;
@@ -212,23 +149,23 @@ abstract contract Coalition is AccessControl {
 
     // ------------------------------------------------------------------ views
 
-    /// @notice True for an account holding any of the four roles.
+    /// @inheritdoc ICoalition
     function isParticipant(address account) public view returns (bool) {
         return hasRole(MEMBER_ROLE, account) || hasRole(VALIDATOR_ROLE, account)
             || hasRole(SUPERVISOR_ROLE, account) || hasRole(AUDITOR_ROLE, account);
     }
 
-    /// @notice Number of validators now.
+    /// @inheritdoc ICoalition
     function validatorCount() external view returns (uint256) {
         return _validators.length;
     }
 
-    /// @notice The validator list in seat order (seat k is index k-1); used to recompute draws.
+    /// @inheritdoc ICoalition
     function validators() external view returns (address[] memory) {
         return _validators;
     }
 
-    /// @notice Seat number of `account` (0 if it is not a validator).
+    /// @inheritdoc ICoalition
     function seatOf(address account) external view returns (uint8) {
         return _seats[account].number;
     }
@@ -236,18 +173,18 @@ abstract contract Coalition is AccessControl {
     // ------------------------------------------------------------------ closed admin path
 
     /// @notice Always reverts: roles change only through `proposeMembership`.
-    function grantRole(bytes32, address) public pure override {
+    function grantRole(bytes32, address) public pure override(AccessControl, IAccessControl) {
         revert MembershipByVoteOnly();
     }
 
     /// @notice Always reverts: roles change only through `proposeMembership`.
-    function revokeRole(bytes32, address) public pure override {
+    function revokeRole(bytes32, address) public pure override(AccessControl, IAccessControl) {
         revert MembershipByVoteOnly();
     }
 
     /// @notice A participant may leave a role by itself; a validator only between candidate
     ///         blocks, and never the last one.
-    function renounceRole(bytes32 role, address callerConfirmation) public override {
+    function renounceRole(bytes32 role, address callerConfirmation) public override(AccessControl, IAccessControl) {
         if (role == VALIDATOR_ROLE && _validators.length == 1 && _seats[msg.sender].number != 0) {
             revert LastValidator(msg.sender);
         }
@@ -271,13 +208,10 @@ abstract contract Coalition is AccessControl {
         _membershipVoted[id][msg.sender] = true;
         MembershipProposal storage p = _proposals[id];
         emit MembershipVoted(id, msg.sender, support);
-        if (support) {
-            uint8 ayes = ++p.ayes;
-            if (ayes >= Quorum.threshold(p.electorate)) _approve(id, p);
-        } else {
-            uint8 nays = ++p.nays;
-            if (Quorum.unreachable(p.electorate, nays)) _decide(id, p, ProposalState.Rejected);
-        }
+        (uint8 ayes, uint8 nays, Quorum.Outcome outcome) = Quorum.count(p.electorate, p.ayes, p.nays, support);
+        (p.ayes, p.nays) = (ayes, nays);
+        if (outcome == Quorum.Outcome.Passed) _approve(id, p);
+        else if (outcome == Quorum.Outcome.Failed) _decide(id, p, ProposalState.Rejected);
     }
 
     function _approve(uint256 id, MembershipProposal storage p) private {

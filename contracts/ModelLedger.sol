@@ -2,6 +2,7 @@
 pragma solidity 0.8.37;
 
 import {Coalition} from "./Coalition.sol";
+import {IModelLedger} from "./interfaces/IModelLedger.sol";
 import {GeneralDraw} from "./libraries/GeneralDraw.sol";
 import {Quorum} from "./libraries/Quorum.sol";
 
@@ -31,53 +32,8 @@ import {Quorum} from "./libraries/Quorum.sol";
 ///        attempt), so silence never improves a validator's own chances.
 ///      - Members cannot influence the draw; the general cannot influence the next one other
 ///        than as any voter can.
-contract ModelLedger is Coalition {
-    enum BlockState {
-        None,
-        Pending,
-        Final,
-        Rejected,
-        Expired
-    }
-
-    /// @dev `rulesDigest` is the SHA-256 digest of the CIDv0 of the coalition's rules document
-    ///      (learning mode, aggregation rule, vote tolerance, screening, architecture, training
-    ///      recipe), stored off chain; every node checks its own copy against it before it starts.
-    struct Params {
-        Mode mode;
-        uint32 minBatchSize;
-        uint32 proposalTimeout;
-        uint32 voteTimeout;
-        uint32 membershipTimeout;
-        bytes32 rulesDigest;
-    }
-
-    struct Genesis {
-        bytes32 modelHash;
-        bytes32 cidDigest;
-        bytes32 metadataHash;
-    }
-
-    /// @dev Word 0 packs everything a vote reads and writes; `votedSeats` has bit (seat-1) set
-    ///      for each validator that voted.
-    struct Block {
-        uint64 parent;
-        uint128 votedSeats;
-        uint8 accepts;
-        uint8 rejects;
-        uint8 electorate;
-        BlockState state;
-        uint32 deadline;
-        bytes32 modelHash;
-    }
-
-    struct Update {
-        address member;
-        uint64 parent;
-        uint32 samples;
-        bytes32 weightsHash;
-    }
-
+///      Types, events and errors are declared, and documented, once in `IModelLedger`.
+contract ModelLedger is IModelLedger, Coalition {
     struct Round {
         address general;
         uint32 number;
@@ -93,12 +49,16 @@ contract ModelLedger is Coalition {
         uint64 updateCount;
     }
 
+    /// @inheritdoc IModelLedger
     uint64 public constant GENESIS = 1;
 
+    /// @inheritdoc IModelLedger
     uint32 public immutable minBatchSize;
+    /// @inheritdoc IModelLedger
     uint32 public immutable proposalTimeout;
+    /// @inheritdoc IModelLedger
     uint32 public immutable voteTimeout;
-    /// @notice The CIDv0 digest of the coalition's rules document, fixed at deployment.
+    /// @inheritdoc IModelLedger
     bytes32 public immutable rulesDigest;
 
     Cursor private _cursor;
@@ -106,66 +66,6 @@ contract ModelLedger is Coalition {
     bytes32 private _seed;
     mapping(uint64 id => Block) private _blocks;
     mapping(uint64 id => Update) private _updates;
-
-    /// @notice The ledger's fixed parameters, its rules document's digest and the draw's first seed.
-    event LedgerCreated(
-        uint32 minBatchSize, uint32 proposalTimeout, uint32 voteTimeout, bytes32 rulesDigest, bytes32 seed
-    );
-    event GenesisBlock(uint64 indexed id, bytes32 modelHash, bytes32 cidDigest, bytes32 metadataHash);
-    event UpdateRegistered(
-        uint64 indexed id,
-        address indexed member,
-        uint64 indexed parent,
-        bytes32 weightsHash,
-        bytes32 cidDigest,
-        uint32 samples,
-        uint32 batchSize
-    );
-    event RoundOpened(
-        uint32 indexed round, uint32 attempt, address indexed general, uint8 index, bytes32 seed, uint32 deadline
-    );
-    event BlockProposed(
-        uint64 indexed id,
-        uint32 indexed round,
-        address indexed general,
-        uint64 parent,
-        bytes32 modelHash,
-        bytes32 cidDigest,
-        uint64[] updateIds,
-        bytes32 metadataHash,
-        uint8 electorate,
-        uint32 deadline
-    );
-    /// @param metrics the voter's measured metrics, packed by the off-chain vote policy
-    event VoteCast(
-        uint64 indexed id, address indexed validator, bool accept, bytes32 metrics, bytes32 reveal, bytes32 nextCommit
-    );
-    event RevealWithheld(address indexed validator, uint32 indexed round);
-    event BlockFinalized(uint64 indexed id, uint64 indexed parent, uint8 accepts, uint8 rejects);
-    event BlockRejected(uint64 indexed id, uint8 accepts, uint8 rejects);
-    event BlockExpired(uint64 indexed id, uint8 accepts, uint8 rejects);
-    event GeneralTimedOut(uint32 indexed round, uint32 attempt, address indexed general);
-
-    error NotMember(address account);
-    error BatchTooSmall(uint32 batchSize, uint32 minBatchSize);
-    error BadSampleCount(uint32 samples, uint32 batchSize);
-    error EmptyHash();
-    error UnknownBlock(uint64 id);
-    error NotGeneral(address caller, address general);
-    error WrongRound(uint32 given, uint32 current);
-    error CandidateAlreadyOpen(uint64 open);
-    error ProposalWindowClosed(uint32 round, uint32 deadline);
-    error ProposalWindowOpen(uint32 round, uint32 deadline);
-    error WrongParent(uint64 given, uint64 head);
-    error NoUpdates();
-    error UpdatesNotAscending(uint64 id);
-    error UnknownUpdate(uint64 id);
-    error UpdateNotOnParent(uint64 id, uint64 updateParent, uint64 parent);
-    error BlockNotPending(uint64 id, BlockState state);
-    error VotingClosed(uint64 id, uint32 deadline);
-    error VotingStillOpen(uint64 id, uint32 deadline);
-    error AlreadyVoted(uint64 id, address validator);
-    error BadReveal(address validator);
 
     constructor(
         Params memory params,
@@ -209,10 +109,7 @@ contract ModelLedger is Coalition {
 
     // ------------------------------------------------------------------ train → register
 
-    /// @notice Records one training step of the caller: the block it trained from, the SHA-256 of
-    ///         the resulting weights (or update), the CIDv0 digest under which they are stored,
-    ///         how many samples it used and with which batch size (at least `minBatchSize`).
-    /// @return id the update's number, which a candidate block references
+    /// @inheritdoc IModelLedger
     function registerUpdate(uint64 parent, bytes32 weightsHash, bytes32 cidDigest, uint32 samples, uint32 batchSize)
         external
         returns (uint64 id)
@@ -229,11 +126,7 @@ contract ModelLedger is Coalition {
 
     // ------------------------------------------------------------------ propose
 
-    /// @notice The round's general proposes the candidate block that extends the head with
-    ///         `updateIds` (strictly ascending, each trained on the head).
-    /// @param metadataHash CIDv0 digest of the off-chain metadata (learning mode, aggregation rule,
-    ///        parameters): a hash of it that also says where to fetch it
-    /// @return id the candidate block's number
+    /// @inheritdoc IModelLedger
     function propose(
         uint64 parent,
         bytes32 modelHash,
@@ -275,10 +168,7 @@ contract ModelLedger is Coalition {
 
     // ------------------------------------------------------------------ validate → vote
 
-    /// @notice A validator's signed verdict on candidate `id`, with its measured `metrics`.
-    /// @param reveal the secret behind the caller's previous commitment (zero withholds it, which
-    ///        is flagged; zero is also what a validator without a commitment passes)
-    /// @param nextCommit `keccak256(abi.encode(caller, secret))` of a fresh secret for its next vote
+    /// @inheritdoc IModelLedger
     function vote(uint64 id, bool accept, bytes32 metrics, bytes32 reveal, bytes32 nextCommit) external {
         Seat memory seat = _seats[msg.sender];
         if (seat.number == 0) revert NotValidator(msg.sender);
@@ -294,19 +184,16 @@ contract ModelLedger is Coalition {
         _seats[msg.sender].commitment = bytes31(nextCommit);
         emit VoteCast(id, msg.sender, accept, metrics, reveal, nextCommit);
 
-        if (accept) {
-            uint8 accepts = ++b.accepts;
-            if (accepts >= Quorum.threshold(b.electorate)) _finalize(id, b);
-        } else {
-            uint8 rejects = ++b.rejects;
-            if (Quorum.unreachable(b.electorate, rejects)) _close(id, b, BlockState.Rejected);
-        }
+        (uint8 accepts, uint8 rejects, Quorum.Outcome outcome) =
+            Quorum.count(b.electorate, b.accepts, b.rejects, accept);
+        (b.accepts, b.rejects) = (accepts, rejects);
+        if (outcome == Quorum.Outcome.Passed) _finalize(id, b);
+        else if (outcome == Quorum.Outcome.Failed) _close(id, b, BlockState.Rejected);
     }
 
     // ------------------------------------------------------------------ timeouts
 
-    /// @notice Closes candidate `id` once its voting deadline has passed without a decision, and
-    ///         opens the next round. Anyone may call it.
+    /// @inheritdoc IModelLedger
     function expire(uint64 id) external {
         Block storage b = _blocks[id];
         if (b.state != BlockState.Pending) revert BlockNotPending(id, b.state);
@@ -315,8 +202,7 @@ contract ModelLedger is Coalition {
         _close(id, b, BlockState.Expired);
     }
 
-    /// @notice Replaces a general that let the proposal deadline pass without proposing.
-    ///         Anyone may call it.
+    /// @inheritdoc IModelLedger
     function redraw() external {
         Round memory r = _round;
         if (_cursor.open != 0) revert CandidateAlreadyOpen(_cursor.open);
@@ -328,26 +214,24 @@ contract ModelLedger is Coalition {
 
     // ------------------------------------------------------------------ views
 
-    /// @notice The head (last final block), the open candidate (0 if none), counts of blocks
-    ///         and updates.
+    /// @inheritdoc IModelLedger
     function cursor() external view returns (uint64 head, uint64 open, uint64 blockCount, uint64 updateCount) {
         Cursor memory c = _cursor;
         return (c.head, c.open, c.blockCount, c.updateCount);
     }
 
-    /// @notice The current round: its number, draw attempt, general and proposal deadline.
+    /// @inheritdoc IModelLedger
     function currentRound() external view returns (uint32 number, uint32 attempt, address general, uint32 deadline) {
         Round memory r = _round;
         return (r.number, r.attempt, r.general, r.deadline);
     }
 
-    /// @notice The running draw seed (every valid reveal so far folded in).
+    /// @inheritdoc IModelLedger
     function seed() external view returns (bytes32) {
         return _seed;
     }
 
-    /// @notice A block's stored fields; `state` reports a pending block past its deadline as
-    ///         `Expired` even before someone calls `expire`.
+    /// @inheritdoc IModelLedger
     function blockInfo(uint64 id) external view returns (Block memory b) {
         b = _blocks[id];
         if (b.state != BlockState.Pending) return b;
@@ -355,18 +239,14 @@ contract ModelLedger is Coalition {
         if (block.timestamp > b.deadline) b.state = BlockState.Expired;
     }
 
-    /// @notice Whether `validator` has voted on block `id`.
-    /// @dev Reads the validator's *current* seat: exact for the open block (the set is frozen
-    ///      while it is open) and for blocks closed since the last change of the validator set;
-    ///      for older blocks a seat may have changed hands (swap-and-pop), so replay `VoteCast`
-    ///      events for history.
+    /// @inheritdoc IModelLedger
     function hasVoted(uint64 id, address validator) external view returns (bool) {
         uint8 number = _seats[validator].number;
         // slither-disable-next-line timestamp -- a bitmask test, not a time comparison
         return number != 0 && _blocks[id].votedSeats & (uint128(1) << (number - 1)) != 0;
     }
 
-    /// @notice A registered update's stored fields.
+    /// @inheritdoc IModelLedger
     function updateInfo(uint64 id) external view returns (Update memory) {
         return _updates[id];
     }

@@ -2,7 +2,8 @@
 pragma solidity 0.8.37;
 
 import {ModelLedger} from "../ModelLedger.sol";
-import {Coalition} from "../Coalition.sol";
+import {ICoalition} from "../interfaces/ICoalition.sol";
+import {IModelLedger} from "../interfaces/IModelLedger.sol";
 import {Vm, vm} from "./utils/Vm.sol";
 import {LedgerFixture} from "./utils/LedgerFixture.sol";
 
@@ -16,7 +17,7 @@ contract CoalitionTest is LedgerFixture {
         deployLedger(N, 2);
     }
 
-    function _state(uint256 id) internal view returns (Coalition.ProposalState) {
+    function _state(uint256 id) internal view returns (ICoalition.ProposalState) {
         return ledger.membershipState(id);
     }
 
@@ -35,11 +36,11 @@ contract CoalitionTest is LedgerFixture {
     function test_proposeMembership_nonValidatorRefused() public {
         address[3] memory who = [memberAddr(0), OUTSIDER, NEWCOMER];
         for (uint256 i = 0; i < who.length; ++i) {
-            vm.expectRevert(abi.encodeWithSelector(Coalition.NotValidator.selector, who[i]));
+            vm.expectRevert(abi.encodeWithSelector(ICoalition.NotValidator.selector, who[i]));
             vm.prank(who[i]);
             ledger.proposeMembership(NEWCOMER, MEMBER, true);
         }
-        vm.expectRevert(abi.encodeWithSelector(Coalition.NotValidator.selector, memberAddr(0)));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.NotValidator.selector, memberAddr(0)));
         vm.prank(memberAddr(0));
         ledger.voteMembership(1, true);
     }
@@ -47,20 +48,20 @@ contract CoalitionTest is LedgerFixture {
     function test_proposeMembership_unknownRoleRefused() public {
         bytes32[2] memory bad = [bytes32(0), keccak256("tclearn.admin")];
         for (uint256 i = 0; i < bad.length; ++i) {
-            vm.expectRevert(abi.encodeWithSelector(Coalition.UnknownRole.selector, bad[i]));
+            vm.expectRevert(abi.encodeWithSelector(ICoalition.UnknownRole.selector, bad[i]));
             vm.prank(validatorAddr(0));
             ledger.proposeMembership(NEWCOMER, bad[i], true);
         }
     }
 
     function test_proposeMembership_pointlessChangesRefused() public {
-        vm.expectRevert(Coalition.ZeroAddress.selector);
+        vm.expectRevert(ICoalition.ZeroAddress.selector);
         vm.prank(validatorAddr(0));
         ledger.proposeMembership(address(0), MEMBER, true);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.RoleAlreadyHeld.selector, memberAddr(0), MEMBER));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.RoleAlreadyHeld.selector, memberAddr(0), MEMBER));
         vm.prank(validatorAddr(0));
         ledger.proposeMembership(memberAddr(0), MEMBER, true);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.RoleNotHeld.selector, NEWCOMER, VALIDATOR));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.RoleNotHeld.selector, NEWCOMER, VALIDATOR));
         vm.prank(validatorAddr(0));
         ledger.proposeMembership(NEWCOMER, VALIDATOR, false);
         assertEq(ledger.membershipProposalCount(), 0, "nothing proposed");
@@ -69,12 +70,12 @@ contract CoalitionTest is LedgerFixture {
     function test_proposeMembership_recordsProposalAndProposerSupport() public {
         uint32 d = uint32(block.timestamp) + MEMBERSHIP_TIMEOUT;
         vm.expectEmit(address(ledger));
-        emit Coalition.MembershipProposed(1, validatorAddr(2), NEWCOMER, AUDITOR, true, uint8(N), d, uint32(N));
+        emit ICoalition.MembershipProposed(1, validatorAddr(2), NEWCOMER, AUDITOR, true, uint8(N), d, uint32(N));
         vm.expectEmit(address(ledger));
-        emit Coalition.MembershipVoted(1, validatorAddr(2), true);
+        emit ICoalition.MembershipVoted(1, validatorAddr(2), true);
         uint256 id = _propose(validatorAddr(2), NEWCOMER, AUDITOR, true);
         assertEq(id, 1, "id");
-        Coalition.MembershipProposal memory p = ledger.membershipProposal(id);
+        ICoalition.MembershipProposal memory p = ledger.membershipProposal(id);
         assertEq(p.account, NEWCOMER, "account");
         assertEq(p.role, AUDITOR, "role");
         assertTrue(p.grant, "grant");
@@ -83,7 +84,7 @@ contract CoalitionTest is LedgerFixture {
         assertEq(p.nays, 0, "nays");
         assertEq(p.deadline, d, "deadline");
         assertEq(p.setVersion, ledger.validatorSetVersion(), "set version");
-        assertTrue(p.state == Coalition.ProposalState.Pending, "pending");
+        assertTrue(p.state == ICoalition.ProposalState.Pending, "pending");
         assertTrue(ledger.hasVotedOnMembership(id, validatorAddr(2)), "proposer voted");
         assertFalse(ledger.hasVotedOnMembership(id, validatorAddr(0)), "others not");
     }
@@ -93,16 +94,16 @@ contract CoalitionTest is LedgerFixture {
     function test_grantMember_atTwoThirds() public {
         uint256 id = _propose(validatorAddr(0), NEWCOMER, MEMBER, true);
         _vote(validatorAddr(1), id, true);
-        assertTrue(_state(id) == Coalition.ProposalState.Pending, "two of four ayes: pending");
+        assertTrue(_state(id) == ICoalition.ProposalState.Pending, "two of four ayes: pending");
         assertFalse(ledger.hasRole(MEMBER, NEWCOMER), "not yet member");
         vm.expectEmit(address(ledger));
-        emit Coalition.MembershipDecided(id, Coalition.ProposalState.Executed);
+        emit ICoalition.MembershipDecided(id, ICoalition.ProposalState.Executed);
         _vote(validatorAddr(3), id, true);
-        assertTrue(_state(id) == Coalition.ProposalState.Executed, "executed");
+        assertTrue(_state(id) == ICoalition.ProposalState.Executed, "executed");
         assertTrue(ledger.hasRole(MEMBER, NEWCOMER), "member");
         assertEq(ledger.validatorSetVersion(), N, "member change leaves the validator set");
         registerAs(NEWCOMER, 1); // and may now register updates
-        vm.expectRevert(abi.encodeWithSelector(Coalition.ProposalNotPending.selector, id, Coalition.ProposalState.Executed));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.ProposalNotPending.selector, id, ICoalition.ProposalState.Executed));
         vm.prank(validatorAddr(2));
         ledger.voteMembership(id, true);
     }
@@ -113,10 +114,10 @@ contract CoalitionTest is LedgerFixture {
         _vote(validatorAddr(1), id, true);
         assertTrue(ledger.hasRole(MEMBER, memberAddr(1)), "still member");
         _vote(validatorAddr(2), id, true);
-        assertTrue(_state(id) == Coalition.ProposalState.Executed, "executed with one nay");
+        assertTrue(_state(id) == ICoalition.ProposalState.Executed, "executed with one nay");
         assertFalse(ledger.hasRole(MEMBER, memberAddr(1)), "revoked");
         bytes32 w = keccak256("w");
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.NotMember.selector, memberAddr(1)));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.NotMember.selector, memberAddr(1)));
         vm.prank(memberAddr(1));
         ledger.registerUpdate(1, w, 0, 64, MIN_BATCH);
     }
@@ -126,7 +127,7 @@ contract CoalitionTest is LedgerFixture {
         _vote(validatorAddr(1), id, true);
         assertEq(ledger.seatOf(NEWCOMER), 0, "not yet seated");
         vm.expectEmit(address(ledger));
-        emit Coalition.ValidatorSeated(NEWCOMER, uint8(N + 1), uint32(N + 1));
+        emit ICoalition.ValidatorSeated(NEWCOMER, uint8(N + 1), uint32(N + 1));
         _vote(validatorAddr(2), id, true);
         assertTrue(ledger.hasRole(VALIDATOR, NEWCOMER), "validator");
         assertEq(ledger.seatOf(NEWCOMER), N + 1, "seat n+1");
@@ -147,12 +148,12 @@ contract CoalitionTest is LedgerFixture {
         _vote(validatorAddr(1), id, true);
         assertEq(ledger.seatOf(leaving), N, "still seated");
         _vote(validatorAddr(2), id, true);
-        assertTrue(_state(id) == Coalition.ProposalState.Executed, "executed");
+        assertTrue(_state(id) == ICoalition.ProposalState.Executed, "executed");
         assertFalse(ledger.hasRole(VALIDATOR, leaving), "revoked");
         assertEq(ledger.seatOf(leaving), 0, "unseated");
         assertEq(ledger.validatorCount(), N - 1, "count");
         uint64 b = proposeOne();
-        vm.expectRevert(abi.encodeWithSelector(Coalition.NotValidator.selector, leaving));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.NotValidator.selector, leaving));
         vm.prank(leaving);
         ledger.vote(b, true, 0, 0, 0);
     }
@@ -164,19 +165,19 @@ contract CoalitionTest is LedgerFixture {
             // approval: the proposer's aye plus t - 1 more, and not one before
             uint256 id = _propose(validatorAddr(0), NEWCOMER, AUDITOR, true);
             for (uint256 i = 1; i < t; ++i) {
-                assertTrue(_state(id) == Coalition.ProposalState.Pending, "pending below threshold");
+                assertTrue(_state(id) == ICoalition.ProposalState.Pending, "pending below threshold");
                 _vote(validatorAddr(i), id, true);
             }
-            assertTrue(_state(id) == Coalition.ProposalState.Executed, "executed at threshold");
+            assertTrue(_state(id) == ICoalition.ProposalState.Executed, "executed at threshold");
             assertTrue(ledger.hasRole(AUDITOR, NEWCOMER), "granted");
             if (n == 1) continue; // the proposer's own aye decides everything
             // rejection: exactly at n - t + 1 nays
             id = _propose(validatorAddr(0), NEWCOMER, AUDITOR, false);
             for (uint256 i = 1; i <= n - t + 1; ++i) {
-                assertTrue(_state(id) == Coalition.ProposalState.Pending, "pending while reachable");
+                assertTrue(_state(id) == ICoalition.ProposalState.Pending, "pending while reachable");
                 _vote(validatorAddr(i), id, false);
             }
-            assertTrue(_state(id) == Coalition.ProposalState.Rejected, "rejected once unreachable");
+            assertTrue(_state(id) == ICoalition.ProposalState.Rejected, "rejected once unreachable");
             assertEq(ledger.membershipProposal(id).nays, n - t + 1, "nays");
             assertTrue(ledger.hasRole(AUDITOR, NEWCOMER), "unchanged");
         }
@@ -185,27 +186,27 @@ contract CoalitionTest is LedgerFixture {
     function test_rejectedWhenUnreachable() public {
         uint256 id = _propose(validatorAddr(0), NEWCOMER, VALIDATOR, true);
         _vote(validatorAddr(1), id, false);
-        assertTrue(_state(id) == Coalition.ProposalState.Pending, "one nay tolerated");
+        assertTrue(_state(id) == ICoalition.ProposalState.Pending, "one nay tolerated");
         vm.expectEmit(address(ledger));
-        emit Coalition.MembershipDecided(id, Coalition.ProposalState.Rejected);
+        emit ICoalition.MembershipDecided(id, ICoalition.ProposalState.Rejected);
         _vote(validatorAddr(2), id, false);
-        assertTrue(_state(id) == Coalition.ProposalState.Rejected, "rejected");
+        assertTrue(_state(id) == ICoalition.ProposalState.Rejected, "rejected");
         assertEq(ledger.seatOf(NEWCOMER), 0, "not seated");
-        vm.expectRevert(abi.encodeWithSelector(Coalition.ProposalNotPending.selector, id, Coalition.ProposalState.Rejected));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.ProposalNotPending.selector, id, ICoalition.ProposalState.Rejected));
         vm.prank(validatorAddr(3));
         ledger.voteMembership(id, true);
     }
 
     function test_doubleVoteRefused() public {
         uint256 id = _propose(validatorAddr(0), NEWCOMER, MEMBER, true);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.AlreadyVotedOnProposal.selector, id, validatorAddr(0)));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.AlreadyVotedOnProposal.selector, id, validatorAddr(0)));
         vm.prank(validatorAddr(0));
         ledger.voteMembership(id, true);
         _vote(validatorAddr(1), id, false);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.AlreadyVotedOnProposal.selector, id, validatorAddr(1)));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.AlreadyVotedOnProposal.selector, id, validatorAddr(1)));
         vm.prank(validatorAddr(1));
         ledger.voteMembership(id, true);
-        Coalition.MembershipProposal memory p = ledger.membershipProposal(id);
+        ICoalition.MembershipProposal memory p = ledger.membershipProposal(id);
         assertEq(p.ayes, 1, "ayes");
         assertEq(p.nays, 1, "nays");
     }
@@ -216,20 +217,20 @@ contract CoalitionTest is LedgerFixture {
         vm.warp(d); // still open at the deadline itself
         _vote(validatorAddr(1), id, true);
         vm.warp(uint256(d) + 1);
-        assertTrue(_state(id) == Coalition.ProposalState.Expired, "expired");
-        vm.expectRevert(abi.encodeWithSelector(Coalition.ProposalNotPending.selector, id, Coalition.ProposalState.Expired));
+        assertTrue(_state(id) == ICoalition.ProposalState.Expired, "expired");
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.ProposalNotPending.selector, id, ICoalition.ProposalState.Expired));
         vm.prank(validatorAddr(2));
         ledger.voteMembership(id, true);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.ProposalNotApproved.selector, id, Coalition.ProposalState.Expired));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.ProposalNotApproved.selector, id, ICoalition.ProposalState.Expired));
         ledger.executeMembership(id);
         assertFalse(ledger.hasRole(MEMBER, NEWCOMER), "never granted");
     }
 
     function test_unknownProposalRefused() public {
-        vm.expectRevert(abi.encodeWithSelector(Coalition.ProposalNotPending.selector, 5, Coalition.ProposalState.None));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.ProposalNotPending.selector, 5, ICoalition.ProposalState.None));
         vm.prank(validatorAddr(0));
         ledger.voteMembership(5, true);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.ProposalNotApproved.selector, 5, Coalition.ProposalState.None));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.ProposalNotApproved.selector, 5, ICoalition.ProposalState.None));
         ledger.executeMembership(5);
     }
 
@@ -241,50 +242,50 @@ contract CoalitionTest is LedgerFixture {
         _vote(validatorAddr(1), addX, true);
         _vote(validatorAddr(2), addX, true); // executes: the set changed
         assertEq(ledger.validatorSetVersion(), version + 1, "version bumped");
-        assertTrue(_state(removeV3) == Coalition.ProposalState.Stale, "validator proposal stale");
-        assertTrue(_state(addMember) == Coalition.ProposalState.Stale, "member proposal stale too");
-        vm.expectRevert(abi.encodeWithSelector(Coalition.ProposalNotPending.selector, removeV3, Coalition.ProposalState.Stale));
+        assertTrue(_state(removeV3) == ICoalition.ProposalState.Stale, "validator proposal stale");
+        assertTrue(_state(addMember) == ICoalition.ProposalState.Stale, "member proposal stale too");
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.ProposalNotPending.selector, removeV3, ICoalition.ProposalState.Stale));
         vm.prank(validatorAddr(0));
         ledger.voteMembership(removeV3, true);
         // stale, not expired, even past its deadline
         vm.warp(block.timestamp + MEMBERSHIP_TIMEOUT + 1);
-        assertTrue(_state(removeV3) == Coalition.ProposalState.Stale, "still stale");
+        assertTrue(_state(removeV3) == ICoalition.ProposalState.Stale, "still stale");
         // a fresh proposal under the new set (electorate 5, threshold 4) works
         uint256 again = _propose(validatorAddr(2), validatorAddr(3), VALIDATOR, false);
         assertEq(ledger.membershipProposal(again).electorate, N + 1, "new electorate");
         _vote(validatorAddr(0), again, true);
         _vote(NEWCOMER, again, true);
-        assertTrue(_state(again) == Coalition.ProposalState.Pending, "3 of 5 pending");
+        assertTrue(_state(again) == ICoalition.ProposalState.Pending, "3 of 5 pending");
         _vote(validatorAddr(1), again, true);
-        assertTrue(_state(again) == Coalition.ProposalState.Executed, "4 of 5 executed");
+        assertTrue(_state(again) == ICoalition.ProposalState.Executed, "4 of 5 executed");
     }
 
     function test_validatorChangeApprovedWhileCandidateOpen() public {
         uint256 id = _propose(validatorAddr(0), NEWCOMER, VALIDATOR, true);
         uint64 b = proposeOne();
         // no new validator-set proposal while the candidate is open
-        vm.expectRevert(Coalition.ValidatorSetFrozen.selector);
+        vm.expectRevert(ICoalition.ValidatorSetFrozen.selector);
         vm.prank(validatorAddr(1));
         ledger.proposeMembership(OUTSIDER, VALIDATOR, true);
         // but the vote on the pending one goes on, and passes as Approved
         _vote(validatorAddr(1), id, true);
         vm.expectEmit(address(ledger));
-        emit Coalition.MembershipDecided(id, Coalition.ProposalState.Approved);
+        emit ICoalition.MembershipDecided(id, ICoalition.ProposalState.Approved);
         _vote(validatorAddr(2), id, true);
-        assertTrue(_state(id) == Coalition.ProposalState.Approved, "approved");
+        assertTrue(_state(id) == ICoalition.ProposalState.Approved, "approved");
         assertEq(ledger.seatOf(NEWCOMER), 0, "not seated while candidate open");
-        vm.expectRevert(Coalition.ValidatorSetFrozen.selector);
+        vm.expectRevert(ICoalition.ValidatorSetFrozen.selector);
         ledger.executeMembership(id);
         // approved stays approved: no expiry, no staleness
         vm.warp(block.timestamp + 1);
         finalize(b);
         vm.warp(block.timestamp + MEMBERSHIP_TIMEOUT + 1);
-        assertTrue(_state(id) == Coalition.ProposalState.Approved, "approved survives deadline");
+        assertTrue(_state(id) == ICoalition.ProposalState.Approved, "approved survives deadline");
         vm.prank(OUTSIDER); // anyone may execute
         ledger.executeMembership(id);
-        assertTrue(_state(id) == Coalition.ProposalState.Executed, "executed");
+        assertTrue(_state(id) == ICoalition.ProposalState.Executed, "executed");
         assertEq(ledger.seatOf(NEWCOMER), N + 1, "seated");
-        vm.expectRevert(abi.encodeWithSelector(Coalition.ProposalNotApproved.selector, id, Coalition.ProposalState.Executed));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.ProposalNotApproved.selector, id, ICoalition.ProposalState.Executed));
         ledger.executeMembership(id);
     }
 
@@ -293,7 +294,7 @@ contract CoalitionTest is LedgerFixture {
         uint256 id = _propose(validatorAddr(0), NEWCOMER, MEMBER, true);
         _vote(validatorAddr(1), id, true);
         _vote(validatorAddr(2), id, true);
-        assertTrue(_state(id) == Coalition.ProposalState.Executed, "executed at once");
+        assertTrue(_state(id) == ICoalition.ProposalState.Executed, "executed at once");
         assertTrue(ledger.hasRole(MEMBER, NEWCOMER), "member");
     }
 
@@ -302,10 +303,10 @@ contract CoalitionTest is LedgerFixture {
     function testFuzz_grantAndRevokeRoleAlwaysRevert(bytes32 role, address account, address caller) public {
         bytes32[5] memory roles = [role, MEMBER, VALIDATOR, bytes32(0), AUDITOR];
         for (uint256 i = 0; i < roles.length; ++i) {
-            vm.expectRevert(Coalition.MembershipByVoteOnly.selector);
+            vm.expectRevert(ICoalition.MembershipByVoteOnly.selector);
             vm.prank(caller);
             ledger.grantRole(roles[i], account);
-            vm.expectRevert(Coalition.MembershipByVoteOnly.selector);
+            vm.expectRevert(ICoalition.MembershipByVoteOnly.selector);
             vm.prank(caller);
             ledger.revokeRole(roles[i], validatorAddr(0));
         }
@@ -325,10 +326,10 @@ contract CoalitionTest is LedgerFixture {
         uint256 id = _propose(validatorAddr(0), validatorAddr(1), VALIDATOR, false);
         _vote(validatorAddr(1), id, true); // 2 of 2
         assertEq(ledger.validatorCount(), 1, "one left");
-        vm.expectRevert(abi.encodeWithSelector(Coalition.LastValidator.selector, validatorAddr(0)));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.LastValidator.selector, validatorAddr(0)));
         vm.prank(validatorAddr(0));
         ledger.proposeMembership(validatorAddr(0), VALIDATOR, false);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.LastValidator.selector, validatorAddr(0)));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.LastValidator.selector, validatorAddr(0)));
         vm.prank(validatorAddr(0));
         ledger.renounceRole(VALIDATOR, validatorAddr(0));
         assertEq(general(), validatorAddr(0), "the last validator is the general");
@@ -337,7 +338,7 @@ contract CoalitionTest is LedgerFixture {
     function test_renounceValidatorRole() public {
         address leaving = validatorAddr(1);
         uint64 b = proposeOne();
-        vm.expectRevert(Coalition.ValidatorSetFrozen.selector);
+        vm.expectRevert(ICoalition.ValidatorSetFrozen.selector);
         vm.prank(leaving);
         ledger.renounceRole(VALIDATOR, leaving);
         finalize(b);
@@ -368,11 +369,11 @@ contract CoalitionTest is LedgerFixture {
         assertTrue(ledger.seatOf(g2) != 0, "new general is a current validator");
         assertEq(g2, ledger.validators()[drawIndex(ledger.seed(), r, a + 1, N - 1)], "drawn");
         assertEq(roundDeadline(), block.timestamp + PROPOSAL_TIMEOUT, "fresh window");
-        assertEq(countLogs(vm.getRecordedLogs(), ModelLedger.RoundOpened.selector), 1, "one RoundOpened");
+        assertEq(countLogs(vm.getRecordedLogs(), IModelLedger.RoundOpened.selector), 1, "one RoundOpened");
         // the removed general can no longer propose, the new one can
         uint64 u = registerAs(memberAddr(0), 1);
         uint64[] memory ids = one(u);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.NotGeneral.selector, g, g2));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.NotGeneral.selector, g, g2));
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, ids, r, 0);
         proposeWith(ids);
@@ -431,7 +432,7 @@ contract CoalitionTest is LedgerFixture {
         Vm.Log[] memory logs = vm.getRecordedLogs();
         uint256 found;
         for (uint256 i = 0; i < logs.length; ++i) {
-            if (logs[i].topics[0] != Coalition.ValidatorUnseated.selector) continue;
+            if (logs[i].topics[0] != ICoalition.ValidatorUnseated.selector) continue;
             ++found;
             assertEq(address(uint160(uint256(logs[i].topics[1]))), who, "unseated validator");
             (uint8 s, address m, uint32 v) = abi.decode(logs[i].data, (uint8, address, uint32));
@@ -457,7 +458,7 @@ contract CoalitionTest is LedgerFixture {
         assertEq(ledger.seed(), keccak256(abi.encode(s, secret)), "commitment survived the move");
         assertTrue(ledger.hasVoted(c, mover), "vote under the new seat");
         assertFalse(ledger.hasVoted(c, validatorAddr(3)), "seat 4 untouched");
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.AlreadyVoted.selector, c, mover));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.AlreadyVoted.selector, c, mover));
         voteWith(mover, c, false, bytes32(0), bytes32(0));
     }
 
@@ -471,11 +472,11 @@ contract CoalitionTest is LedgerFixture {
         passMembership(validatorAddr(0), v, VALIDATOR, true);
         uint64 c = proposeOne();
         // the old commitment went with the old seat: revealing it is bad, zero is not a withholding
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BadReveal.selector, v));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BadReveal.selector, v));
         voteWith(v, c, true, secret, bytes32(0));
         vm.recordLogs();
         voteWith(v, c, true, bytes32(0), bytes32(0));
-        assertEq(countLogs(vm.getRecordedLogs(), ModelLedger.RevealWithheld.selector), 0, "nothing withheld");
+        assertEq(countLogs(vm.getRecordedLogs(), IModelLedger.RevealWithheld.selector), 0, "nothing withheld");
     }
 
     /// @notice `hasVoted` reads the voter's *current* seat, so for a block closed before a seat
@@ -488,7 +489,7 @@ contract CoalitionTest is LedgerFixture {
         voteAs(validatorAddr(0), b, true);
         voteAs(validatorAddr(2), b, true);
         voteAs(validatorAddr(3), b, true);
-        assertTrue(stateOf(b) == ModelLedger.BlockState.Final, "final");
+        assertTrue(stateOf(b) == IModelLedger.BlockState.Final, "final");
         assertFalse(ledger.hasVoted(b, validatorAddr(4)), "seat 5 did not vote");
         passMembership(validatorAddr(0), validatorAddr(1), VALIDATOR, false); // v4 moves to seat 2
         assertFalse(ledger.hasVoted(b, validatorAddr(1)), "removed voter: no seat, reports false");
@@ -499,7 +500,7 @@ contract CoalitionTest is LedgerFixture {
 
     function test_registerKey_byParticipants() public {
         ModelLedger l = new ModelLedger(
-            params(Coalition.Mode.C),
+            params(ICoalition.Mode.C),
             genesis(),
             addrs(memberAddr, 1),
             addrs(validatorAddr, 1),
@@ -512,14 +513,14 @@ contract CoalitionTest is LedgerFixture {
             bytes32 fp = keccak256(abi.encode("key", i));
             assertTrue(l.isParticipant(who[i]), "participant");
             vm.expectEmit(address(l));
-            emit Coalition.KeyRegistered(who[i], purpose, fp, "ipfs://key");
+            emit ICoalition.KeyRegistered(who[i], purpose, fp, "ipfs://key");
             vm.prank(who[i]);
             l.registerKey(purpose, fp, "ipfs://key");
             assertEq(l.keyFingerprint(who[i], purpose), fp, "fingerprint stored");
         }
         assertEq(l.keyFingerprint(who[0], keccak256("x25519")), bytes32(0), "per purpose");
         assertFalse(l.isParticipant(OUTSIDER), "outsider");
-        vm.expectRevert(abi.encodeWithSelector(Coalition.NotParticipant.selector, OUTSIDER));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.NotParticipant.selector, OUTSIDER));
         vm.prank(OUTSIDER);
         l.registerKey(purpose, keccak256("x"), "");
     }
@@ -527,7 +528,7 @@ contract CoalitionTest is LedgerFixture {
     function test_registerKey_refusedAfterLeaving() public {
         passMembership(validatorAddr(0), memberAddr(1), MEMBER, false);
         bytes32 fp = keccak256("k");
-        vm.expectRevert(abi.encodeWithSelector(Coalition.NotParticipant.selector, memberAddr(1)));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.NotParticipant.selector, memberAddr(1)));
         vm.prank(memberAddr(1));
         ledger.registerKey(keccak256("x25519"), fp, "");
     }
@@ -535,55 +536,55 @@ contract CoalitionTest is LedgerFixture {
     // ================================================================ deployment checks
 
     function test_deploy_modeCWithoutSupervisorRefused() public {
-        ModelLedger.Params memory p = params(Coalition.Mode.C);
-        ModelLedger.Genesis memory g = genesis();
+        IModelLedger.Params memory p = params(ICoalition.Mode.C);
+        IModelLedger.Genesis memory g = genesis();
         address[] memory vs = addrs(validatorAddr, 3);
         address[] memory none = new address[](0);
-        vm.expectRevert(Coalition.MissingSupervisor.selector);
+        vm.expectRevert(ICoalition.MissingSupervisor.selector);
         new ModelLedger(p, g, none, vs, none, none);
         // with one supervisor it deploys, and modes A and B need none
         ModelLedger c = new ModelLedger(p, g, none, vs, addrs(supervisorAddr, 1), none);
-        assertTrue(c.mode() == Coalition.Mode.C, "mode C");
+        assertTrue(c.mode() == ICoalition.Mode.C, "mode C");
         assertTrue(c.hasRole(SUPERVISOR, supervisorAddr(0)), "supervisor");
-        ModelLedger b = new ModelLedger(params(Coalition.Mode.B), g, none, vs, none, none);
-        assertTrue(b.mode() == Coalition.Mode.B, "mode B");
+        ModelLedger b = new ModelLedger(params(ICoalition.Mode.B), g, none, vs, none, none);
+        assertTrue(b.mode() == ICoalition.Mode.B, "mode B");
     }
 
     function test_deploy_withoutValidatorsRefused() public {
-        ModelLedger.Params memory p = params(Coalition.Mode.A);
-        ModelLedger.Genesis memory g = genesis();
+        IModelLedger.Params memory p = params(ICoalition.Mode.A);
+        IModelLedger.Genesis memory g = genesis();
         address[] memory none = new address[](0);
         address[] memory ms = addrs(memberAddr, 2);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.LastValidator.selector, address(0)));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.LastValidator.selector, address(0)));
         new ModelLedger(p, g, ms, none, none, none);
     }
 
     function test_deploy_zeroAddressRefused() public {
-        ModelLedger.Params memory p = params(Coalition.Mode.A);
-        ModelLedger.Genesis memory g = genesis();
+        IModelLedger.Params memory p = params(ICoalition.Mode.A);
+        IModelLedger.Genesis memory g = genesis();
         address[] memory none = new address[](0);
         address[] memory vs = addrs(validatorAddr, 2);
         address[] memory bad = new address[](2);
         bad[0] = memberAddr(0);
-        vm.expectRevert(Coalition.ZeroAddress.selector);
+        vm.expectRevert(ICoalition.ZeroAddress.selector);
         new ModelLedger(p, g, bad, vs, none, none);
     }
 
     function test_deploy_tooManyValidatorsRefused() public {
-        ModelLedger.Params memory p = params(Coalition.Mode.A);
-        ModelLedger.Genesis memory g = genesis();
+        IModelLedger.Params memory p = params(ICoalition.Mode.A);
+        IModelLedger.Genesis memory g = genesis();
         address[] memory none = new address[](0);
         address[] memory vs = addrs(validatorAddr, 129);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.TooManyValidators.selector, 128));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.TooManyValidators.selector, 128));
         new ModelLedger(p, g, none, vs, none, none);
         deployLedger(128, 0);
-        vm.expectRevert(abi.encodeWithSelector(Coalition.TooManyValidators.selector, 128));
+        vm.expectRevert(abi.encodeWithSelector(ICoalition.TooManyValidators.selector, 128));
         vm.prank(validatorAddr(0));
         ledger.proposeMembership(NEWCOMER, VALIDATOR, true);
     }
 
     function test_deploy_duplicateValidatorSeatedOnce() public {
-        ModelLedger.Params memory p = params(Coalition.Mode.A);
+        IModelLedger.Params memory p = params(ICoalition.Mode.A);
         address[] memory none = new address[](0);
         address[] memory vs = new address[](3);
         (vs[0], vs[1], vs[2]) = (validatorAddr(0), validatorAddr(1), validatorAddr(0));

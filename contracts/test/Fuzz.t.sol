@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {ModelLedger} from "../ModelLedger.sol";
-import {Coalition} from "../Coalition.sol";
+import {ICoalition} from "../interfaces/ICoalition.sol";
+import {IModelLedger} from "../interfaces/IModelLedger.sol";
 import {Quorum} from "../libraries/Quorum.sol";
 import {GeneralDraw} from "../libraries/GeneralDraw.sol";
 import {Vm, vm} from "./utils/Vm.sol";
@@ -49,22 +49,22 @@ contract FuzzTest is LedgerFixture {
             voteAs(validatorAddr(p[k]), b, accept);
             if (accept) ++accepts;
             else ++rejects;
-            ModelLedger.Block memory info = ledger.blockInfo(b);
+            IModelLedger.Block memory info = ledger.blockInfo(b);
             assertEq(info.accepts, accepts, "accepts");
             assertEq(info.rejects, rejects, "rejects");
             if (accepts >= t) {
                 assertEq(accepts, t, "final at exactly t accepts");
-                assertTrue(info.state == ModelLedger.BlockState.Final, "final");
+                assertTrue(info.state == IModelLedger.BlockState.Final, "final");
                 assertEq(head(), b, "head moved");
                 break;
             }
             if (rejects > n - t) {
                 assertEq(rejects, n - t + 1, "rejected at exactly n - t + 1 rejects");
-                assertTrue(info.state == ModelLedger.BlockState.Rejected, "rejected");
+                assertTrue(info.state == IModelLedger.BlockState.Rejected, "rejected");
                 assertEq(head(), 1, "head kept");
                 break;
             }
-            assertTrue(info.state == ModelLedger.BlockState.Pending, "pending while undecided");
+            assertTrue(info.state == IModelLedger.BlockState.Pending, "pending while undecided");
             assertEq(head(), 1, "head kept while pending");
         }
         assertLt(k, n, "every full vote decides");
@@ -72,7 +72,7 @@ contract FuzzTest is LedgerFixture {
         assertEq(roundNumber(), 2, "next round");
         if (k + 1 < n) {
             address late = validatorAddr(p[k + 1]);
-            vm.expectRevert(abi.encodeWithSelector(ModelLedger.BlockNotPending.selector, b, stateOf(b)));
+            vm.expectRevert(abi.encodeWithSelector(IModelLedger.BlockNotPending.selector, b, stateOf(b)));
             vm.prank(late);
             ledger.vote(b, true, 0, 0, 0);
         }
@@ -88,7 +88,7 @@ contract FuzzTest is LedgerFixture {
         for (uint256 round = 0; round < 6; ++round) {
             uint64 b = proposeOne();
             uint256 accepts;
-            for (uint256 i = 0; i < n && stateOf(b) == ModelLedger.BlockState.Pending; ++i) {
+            for (uint256 i = 0; i < n && stateOf(b) == IModelLedger.BlockState.Pending; ++i) {
                 bool accept = (verdicts >> ((round * 40 + i) % 256)) & 1 == 1;
                 voteAs(validatorAddr(i), b, accept);
                 if (accept) ++accepts;
@@ -100,7 +100,7 @@ contract FuzzTest is LedgerFixture {
             assertEq(head(), expectedHead, "head");
         }
         for (uint64 cur = head(); cur != 0; cur = ledger.blockInfo(cur).parent) {
-            assertTrue(stateOf(cur) == ModelLedger.BlockState.Final, "lineage of finals");
+            assertTrue(stateOf(cur) == IModelLedger.BlockState.Final, "lineage of finals");
         }
     }
 
@@ -137,7 +137,7 @@ contract FuzzTest is LedgerFixture {
         else account = memberAddr((seed >> 16) % 2);
         if (!grant && !ledger.hasRole(role, account)) return;
         if (kind == 1 && vs.length == 1) {
-            vm.expectRevert(abi.encodeWithSelector(Coalition.LastValidator.selector, account));
+            vm.expectRevert(abi.encodeWithSelector(ICoalition.LastValidator.selector, account));
             vm.prank(proposer);
             ledger.proposeMembership(account, role, grant);
             return;
@@ -147,7 +147,7 @@ contract FuzzTest is LedgerFixture {
         bool passed = _voteOut(id, vs, proposer, seed);
         assertTrue(
             ledger.membershipState(id)
-                == (passed ? Coalition.ProposalState.Executed : Coalition.ProposalState.Rejected),
+                == (passed ? ICoalition.ProposalState.Executed : ICoalition.ProposalState.Rejected),
             "outcome follows the 2/3 rule"
         );
         assertEq(ledger.hasRole(role, account), passed == grant, "role follows the outcome");
@@ -179,7 +179,7 @@ contract FuzzTest is LedgerFixture {
             if (support) ++ayes;
             else ++nays;
             if (ayes < t && nays <= n - t) {
-                assertTrue(ledger.membershipState(id) == Coalition.ProposalState.Pending, "pending");
+                assertTrue(ledger.membershipState(id) == ICoalition.ProposalState.Pending, "pending");
             }
         }
         assertTrue(ayes == t || nays == n - t + 1, "decided at the exact edge");
@@ -207,7 +207,7 @@ contract FuzzTest is LedgerFixture {
         finalize(b);
         uint64 c = proposeOne();
         bytes32 s = ledger.seed();
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BadReveal.selector, v));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BadReveal.selector, v));
         voteWith(v, c, true, wrong, bytes32(0));
         voteWith(v, c, true, secret, bytes32(0));
         assertEq(ledger.seed(), keccak256(abi.encode(s, secret)), "seed mixed");
@@ -243,6 +243,22 @@ contract FuzzTest is LedgerFixture {
         // the edge itself
         assertFalse(Quorum.unreachable(n, n - t), "n - t rejects tolerated");
         assertTrue(Quorum.unreachable(n, n - t + 1), "n - t + 1 rejects decide");
+    }
+
+    /// @notice The one tally of blocks and membership: passed at ⌈2n/3⌉ accepts, failed once the
+    ///         rejects make that unreachable, pending otherwise; a vote adds to one count only.
+    function testFuzz_quorumTally(uint256 nRaw, uint256 aRaw, uint256 rRaw, bool support) public pure {
+        uint256 n = bound(nRaw, 1, 128);
+        uint256 a = bound(aRaw, 0, n - 1);
+        uint256 r = bound(rRaw, 0, n - 1 - a); // room for one more vote
+        uint256 t = ceilTwoThirds(n);
+        Quorum.Outcome o = Quorum.outcome(n, a, r);
+        assertEq(o == Quorum.Outcome.Passed, a >= t, "passed iff 2n/3 accepts");
+        assertEq(o == Quorum.Outcome.Failed, a < t && n - r < t, "failed iff 2n/3 accepts out of reach");
+        (uint8 a2, uint8 r2, Quorum.Outcome o2) = Quorum.count(uint8(n), uint8(a), uint8(r), support);
+        assertEq(a2, support ? a + 1 : a, "accepts counted");
+        assertEq(r2, support ? r : r + 1, "rejects counted");
+        assertTrue(o2 == Quorum.outcome(n, a2, r2), "count reports the outcome of the new counts");
     }
 
     function testFuzz_generalDrawIndex(bytes32 s, uint32 round, uint32 attempt, uint256 nRaw) public pure {

@@ -3,6 +3,8 @@ pragma solidity 0.8.37;
 
 import {ModelLedger} from "../ModelLedger.sol";
 import {Coalition} from "../Coalition.sol";
+import {ICoalition} from "../interfaces/ICoalition.sol";
+import {IModelLedger} from "../interfaces/IModelLedger.sol";
 import {Vm, vm} from "./utils/Vm.sol";
 import {LedgerFixture} from "./utils/LedgerFixture.sol";
 
@@ -35,7 +37,7 @@ contract LedgerHandler {
     uint64 public ghostBlockCount = 1;
     uint64[] internal _heads; // every head in order, genesis first
     struct GhostBlock {
-        ModelLedger.BlockState state; // as set by BlockProposed and the closing event
+        IModelLedger.BlockState state; // as set by BlockProposed and the closing event
         uint64 parent;
         uint256 electorate;
         uint256 accepts; // VoteCast events seen
@@ -51,7 +53,7 @@ contract LedgerHandler {
     // ------------------------------------------------------------ ghost: membership
     uint256[] internal _proposals;
     struct GhostProposal {
-        Coalition.ProposalState state; // as set by MembershipProposed / MembershipDecided
+        ICoalition.ProposalState state; // as set by MembershipProposed / MembershipDecided
         uint256 electorate;
         uint256 ayes; // MembershipVoted events seen
         uint256 nays;
@@ -78,7 +80,7 @@ contract LedgerHandler {
         ledger = ledger_;
         ghostTime = block.timestamp;
         _heads.push(1);
-        _gb[1].state = ModelLedger.BlockState.Final;
+        _gb[1].state = IModelLedger.BlockState.Final;
         for (uint256 i = 0; i < validators_.length; ++i) _replay.push(validators_[i]);
         expectedSeed = keccak256(abi.encode(block.chainid, address(ledger_), keccak256("genesis model")));
         (ghostRound, ghostAttempt, ghostGeneral,) = ledger_.currentRound();
@@ -100,12 +102,12 @@ contract LedgerHandler {
             _expectFailure(
                 OUTSIDER,
                 abi.encodeCall(ModelLedger.registerUpdate, (parent, bytes32(uint256(1)), 0, samples, b)),
-                ModelLedger.NotMember.selector
+                IModelLedger.NotMember.selector
             );
             _expectFailure(
                 member,
                 abi.encodeCall(ModelLedger.registerUpdate, (bad, bytes32(uint256(1)), 0, samples, b)),
-                ModelLedger.UnknownBlock.selector
+                IModelLedger.UnknownBlock.selector
             );
         }
         vm.prank(member);
@@ -122,11 +124,11 @@ contract LedgerHandler {
         (, uint64 open,,) = ledger.cursor();
         (uint32 round,, address g, uint32 deadline) = ledger.currentRound();
         if (open != 0) {
-            _expectFailure(g, _proposeCall(new uint64[](0), round), ModelLedger.CandidateAlreadyOpen.selector);
+            _expectFailure(g, _proposeCall(new uint64[](0), round), IModelLedger.CandidateAlreadyOpen.selector);
             return _sync();
         }
         if (block.timestamp > deadline) {
-            _expectFailure(g, _proposeCall(new uint64[](0), round), ModelLedger.ProposalWindowClosed.selector);
+            _expectFailure(g, _proposeCall(new uint64[](0), round), IModelLedger.ProposalWindowClosed.selector);
             ledger.redraw();
             return _sync();
         }
@@ -139,8 +141,8 @@ contract LedgerHandler {
         uint64[] memory ids = _pickUpdates(pick);
         if (actor % 7 == 0) {
             address other = _pickValidator(actor >> 8);
-            if (other != g) _expectFailure(other, _proposeCall(ids, round), ModelLedger.NotGeneral.selector);
-            _expectFailure(g, _proposeCall(ids, round + 1), ModelLedger.WrongRound.selector);
+            if (other != g) _expectFailure(other, _proposeCall(ids, round), IModelLedger.NotGeneral.selector);
+            _expectFailure(g, _proposeCall(ids, round + 1), IModelLedger.WrongRound.selector);
         }
         vm.prank(g);
         try ledger.propose(ghostHead, _fresh(), _fresh(), ids, round, _fresh()) {}
@@ -155,9 +157,9 @@ contract LedgerHandler {
         _begin();
         (, uint64 open,,) = ledger.cursor();
         if (open == 0) return;
-        ModelLedger.Block memory b = ledger.blockInfo(open);
+        IModelLedger.Block memory b = ledger.blockInfo(open);
         if (block.timestamp > b.deadline) {
-            _expectFailure(_pickValidator(actor), abi.encodeCall(ModelLedger.vote, (open, accept, 0, 0, 0)), ModelLedger.VotingClosed.selector);
+            _expectFailure(_pickValidator(actor), abi.encodeCall(ModelLedger.vote, (open, accept, 0, 0, 0)), IModelLedger.VotingClosed.selector);
             ledger.expire(open);
             return _sync();
         }
@@ -170,7 +172,7 @@ contract LedgerHandler {
                 break;
             }
             if (i == 0 && mode % 8 == 0) {
-                _expectFailure(cand, abi.encodeCall(ModelLedger.vote, (open, accept, 0, 0, 0)), ModelLedger.AlreadyVoted.selector);
+                _expectFailure(cand, abi.encodeCall(ModelLedger.vote, (open, accept, 0, 0, 0)), IModelLedger.AlreadyVoted.selector);
             }
         }
         if (v == address(0)) {
@@ -178,7 +180,7 @@ contract LedgerHandler {
             return _sync();
         }
         if (mode % 13 == 0) {
-            _expectFailure(address(uint160(0x2000)), abi.encodeCall(ModelLedger.vote, (open, accept, 0, 0, 0)), Coalition.NotValidator.selector);
+            _expectFailure(address(uint160(0x2000)), abi.encodeCall(ModelLedger.vote, (open, accept, 0, 0, 0)), ICoalition.NotValidator.selector);
         }
         bytes32 secret = _secretOf[v];
         bytes32 reveal = secret;
@@ -186,7 +188,7 @@ contract LedgerHandler {
         if (mode % 6 == 1) {
             // refusal: a reveal that does not open the commitment
             bytes32 wrong = keccak256(abi.encode(secret, "wrong"));
-            _expectFailure(v, abi.encodeCall(ModelLedger.vote, (open, accept, 0, wrong, 0)), ModelLedger.BadReveal.selector);
+            _expectFailure(v, abi.encodeCall(ModelLedger.vote, (open, accept, 0, wrong, 0)), IModelLedger.BadReveal.selector);
         }
         bytes32 next = mode % 4 == 3 ? bytes32(0) : _fresh();
         bytes32 commit = next == bytes32(0) ? bytes32(0) : keccak256(abi.encode(v, next));
@@ -213,9 +215,9 @@ contract LedgerHandler {
             _warp(dt % 120);
             return _sync();
         }
-        ModelLedger.Block memory b = ledger.blockInfo(open);
+        IModelLedger.Block memory b = ledger.blockInfo(open);
         if (block.timestamp <= b.deadline) {
-            _expectFailure(OUTSIDER, abi.encodeCall(ModelLedger.expire, (open)), ModelLedger.VotingStillOpen.selector);
+            _expectFailure(OUTSIDER, abi.encodeCall(ModelLedger.expire, (open)), IModelLedger.VotingStillOpen.selector);
             _warp(b.deadline - block.timestamp + 1 + dt % 600);
         }
         vm.prank(OUTSIDER);
@@ -231,12 +233,12 @@ contract LedgerHandler {
         _begin();
         (, uint64 open,,) = ledger.cursor();
         if (open != 0) {
-            _expectFailure(OUTSIDER, abi.encodeCall(ModelLedger.redraw, ()), ModelLedger.CandidateAlreadyOpen.selector);
+            _expectFailure(OUTSIDER, abi.encodeCall(ModelLedger.redraw, ()), IModelLedger.CandidateAlreadyOpen.selector);
             return _sync();
         }
         (,,, uint32 deadline) = ledger.currentRound();
         if (block.timestamp <= deadline) {
-            _expectFailure(OUTSIDER, abi.encodeCall(ModelLedger.redraw, ()), ModelLedger.ProposalWindowOpen.selector);
+            _expectFailure(OUTSIDER, abi.encodeCall(ModelLedger.redraw, ()), IModelLedger.ProposalWindowOpen.selector);
             _warp(deadline - block.timestamp + 1 + dt % 600);
         }
         try ledger.redraw() {}
@@ -262,7 +264,7 @@ contract LedgerHandler {
         } else if (kind == 1) {
             account = vs[target % vs.length];
             if (vs.length == 1) {
-                _expectFailure(proposer, abi.encodeCall(Coalition.proposeMembership, (account, role, false)), open != 0 ? Coalition.ValidatorSetFrozen.selector : Coalition.LastValidator.selector);
+                _expectFailure(proposer, abi.encodeCall(Coalition.proposeMembership, (account, role, false)), open != 0 ? ICoalition.ValidatorSetFrozen.selector : ICoalition.LastValidator.selector);
                 return _sync();
             }
         } else {
@@ -270,10 +272,10 @@ contract LedgerHandler {
             if (ledger.hasRole(MEMBER, account) == grant) return _sync();
         }
         if (actor % 9 == 0) {
-            _expectFailure(address(uint160(0x2000)), abi.encodeCall(Coalition.proposeMembership, (account, role, grant)), Coalition.NotValidator.selector);
+            _expectFailure(address(uint160(0x2000)), abi.encodeCall(Coalition.proposeMembership, (account, role, grant)), ICoalition.NotValidator.selector);
         }
         if (role == VALIDATOR && open != 0) {
-            _expectFailure(proposer, abi.encodeCall(Coalition.proposeMembership, (account, role, grant)), Coalition.ValidatorSetFrozen.selector);
+            _expectFailure(proposer, abi.encodeCall(Coalition.proposeMembership, (account, role, grant)), ICoalition.ValidatorSetFrozen.selector);
             return _sync();
         }
         vm.prank(proposer);
@@ -290,16 +292,16 @@ contract LedgerHandler {
         _begin();
         if (_proposals.length == 0) return;
         uint256 id = _proposals[_proposals.length - 1 - pick % (_proposals.length < 6 ? _proposals.length : 6)];
-        Coalition.ProposalState s = ledger.membershipState(id);
+        ICoalition.ProposalState s = ledger.membershipState(id);
         address[] memory vs = ledger.validators();
         address v = vs[actor % vs.length];
-        if (s != Coalition.ProposalState.Pending) {
-            _expectFailure(v, abi.encodeCall(Coalition.voteMembership, (id, true)), Coalition.ProposalNotPending.selector);
+        if (s != ICoalition.ProposalState.Pending) {
+            _expectFailure(v, abi.encodeCall(Coalition.voteMembership, (id, true)), ICoalition.ProposalNotPending.selector);
             return _sync();
         }
         for (uint256 i = 0; i < vs.length && _memVoted[id][v]; ++i) v = vs[(actor % vs.length + i) % vs.length];
         if (_memVoted[id][v]) {
-            _expectFailure(v, abi.encodeCall(Coalition.voteMembership, (id, true)), Coalition.AlreadyVotedOnProposal.selector);
+            _expectFailure(v, abi.encodeCall(Coalition.voteMembership, (id, true)), ICoalition.AlreadyVotedOnProposal.selector);
             return _sync();
         }
         vm.prank(v);
@@ -308,7 +310,7 @@ contract LedgerHandler {
             _discard();
             // a final aye may find the change already made by a twin proposal
             bytes4 sel = _selector(err);
-            if (sel != Coalition.RoleAlreadyHeld.selector && sel != Coalition.RoleNotHeld.selector) {
+            if (sel != ICoalition.RoleAlreadyHeld.selector && sel != ICoalition.RoleNotHeld.selector) {
                 _violation("valid voteMembership reverted", err);
             }
         }
@@ -319,19 +321,19 @@ contract LedgerHandler {
         _begin();
         if (_proposals.length == 0) return;
         uint256 id = _proposals[pick % _proposals.length];
-        Coalition.ProposalState s = ledger.membershipState(id);
+        ICoalition.ProposalState s = ledger.membershipState(id);
         (, uint64 open,,) = ledger.cursor();
-        if (s != Coalition.ProposalState.Approved) {
-            _expectFailure(OUTSIDER, abi.encodeCall(Coalition.executeMembership, (id)), Coalition.ProposalNotApproved.selector);
+        if (s != ICoalition.ProposalState.Approved) {
+            _expectFailure(OUTSIDER, abi.encodeCall(Coalition.executeMembership, (id)), ICoalition.ProposalNotApproved.selector);
             return _sync();
         }
         if (open != 0) {
             // frozen, unless the change became moot first (a twin proposal already made it)
-            Coalition.MembershipProposal memory p = ledger.membershipProposal(id);
+            ICoalition.MembershipProposal memory p = ledger.membershipProposal(id);
             bool moot = ledger.hasRole(p.role, p.account) == p.grant;
             bytes4 expected = moot
-                ? (p.grant ? Coalition.RoleAlreadyHeld.selector : Coalition.RoleNotHeld.selector)
-                : Coalition.ValidatorSetFrozen.selector;
+                ? (p.grant ? ICoalition.RoleAlreadyHeld.selector : ICoalition.RoleNotHeld.selector)
+                : ICoalition.ValidatorSetFrozen.selector;
             _expectFailure(OUTSIDER, abi.encodeCall(Coalition.executeMembership, (id)), expected);
             return _sync();
         }
@@ -340,7 +342,7 @@ contract LedgerHandler {
         catch (bytes memory err) {
             _discard();
             bytes4 sel = _selector(err);
-            if (sel != Coalition.RoleAlreadyHeld.selector && sel != Coalition.RoleNotHeld.selector && sel != Coalition.LastValidator.selector) {
+            if (sel != ICoalition.RoleAlreadyHeld.selector && sel != ICoalition.RoleNotHeld.selector && sel != ICoalition.LastValidator.selector) {
                 _violation("valid executeMembership reverted", err);
             }
         }
@@ -354,9 +356,9 @@ contract LedgerHandler {
         (, uint64 open,,) = ledger.cursor();
         bytes memory call = abi.encodeCall(Coalition.renounceRole, (VALIDATOR, v));
         if (vs.length == 1) {
-            _expectFailure(v, call, Coalition.LastValidator.selector);
+            _expectFailure(v, call, ICoalition.LastValidator.selector);
         } else if (open != 0) {
-            _expectFailure(v, call, Coalition.ValidatorSetFrozen.selector);
+            _expectFailure(v, call, ICoalition.ValidatorSetFrozen.selector);
         } else {
             vm.prank(v);
             try ledger.renounceRole(VALIDATOR, v) {}
@@ -419,20 +421,20 @@ contract LedgerHandler {
         for (uint256 i = 0; i < logs.length; ++i) {
             if (logs[i].emitter != address(ledger)) continue;
             bytes32 sig = logs[i].topics[0];
-            if (sig == Coalition.ValidatorSeated.selector) _onSeated(logs[i]);
-            else if (sig == Coalition.ValidatorUnseated.selector) _onUnseated(logs[i]);
-            else if (sig == ModelLedger.RoundOpened.selector) _onRoundOpened(logs[i]);
-            else if (sig == ModelLedger.UpdateRegistered.selector) _onUpdate(logs[i]);
-            else if (sig == ModelLedger.BlockProposed.selector) _onProposed(logs[i]);
-            else if (sig == ModelLedger.VoteCast.selector) _onVote(logs[i]);
-            else if (sig == ModelLedger.BlockFinalized.selector) _onFinalized(logs[i]);
-            else if (sig == ModelLedger.BlockRejected.selector) _onClosed(logs[i], ModelLedger.BlockState.Rejected);
-            else if (sig == ModelLedger.BlockExpired.selector) _onClosed(logs[i], ModelLedger.BlockState.Expired);
-            else if (sig == ModelLedger.GeneralTimedOut.selector) ++redraws;
-            else if (sig == ModelLedger.RevealWithheld.selector) _onWithheld(logs[i]);
-            else if (sig == Coalition.MembershipProposed.selector) _onMembershipProposed(logs[i]);
-            else if (sig == Coalition.MembershipVoted.selector) _onMembershipVoted(logs[i]);
-            else if (sig == Coalition.MembershipDecided.selector) _onMembershipDecided(logs[i]);
+            if (sig == ICoalition.ValidatorSeated.selector) _onSeated(logs[i]);
+            else if (sig == ICoalition.ValidatorUnseated.selector) _onUnseated(logs[i]);
+            else if (sig == IModelLedger.RoundOpened.selector) _onRoundOpened(logs[i]);
+            else if (sig == IModelLedger.UpdateRegistered.selector) _onUpdate(logs[i]);
+            else if (sig == IModelLedger.BlockProposed.selector) _onProposed(logs[i]);
+            else if (sig == IModelLedger.VoteCast.selector) _onVote(logs[i]);
+            else if (sig == IModelLedger.BlockFinalized.selector) _onFinalized(logs[i]);
+            else if (sig == IModelLedger.BlockRejected.selector) _onClosed(logs[i], IModelLedger.BlockState.Rejected);
+            else if (sig == IModelLedger.BlockExpired.selector) _onClosed(logs[i], IModelLedger.BlockState.Expired);
+            else if (sig == IModelLedger.GeneralTimedOut.selector) ++redraws;
+            else if (sig == IModelLedger.RevealWithheld.selector) _onWithheld(logs[i]);
+            else if (sig == ICoalition.MembershipProposed.selector) _onMembershipProposed(logs[i]);
+            else if (sig == ICoalition.MembershipVoted.selector) _onMembershipVoted(logs[i]);
+            else if (sig == ICoalition.MembershipDecided.selector) _onMembershipDecided(logs[i]);
         }
     }
 
@@ -480,7 +482,7 @@ contract LedgerHandler {
     function _onUpdate(Vm.Log memory log) internal {
         uint64 id = uint64(uint256(log.topics[1]));
         uint64 parent = uint64(uint256(log.topics[3]));
-        if (_gb[parent].state != ModelLedger.BlockState.Final) _violation("update registered on a non-final block", "");
+        if (_gb[parent].state != IModelLedger.BlockState.Final) _violation("update registered on a non-final block", "");
         _updatesOn[parent].push(id);
     }
 
@@ -498,10 +500,10 @@ contract LedgerHandler {
             if (ledger.updateInfo(ids[i]).parent != parent) _violation("candidate holds an update of another parent", "");
         }
         for (uint64 b = 2; b <= ghostBlockCount; ++b) {
-            if (_gb[b].state == ModelLedger.BlockState.Pending) _violation("two candidates open at once", "");
+            if (_gb[b].state == IModelLedger.BlockState.Pending) _violation("two candidates open at once", "");
         }
         ghostBlockCount = id;
-        _gb[id].state = ModelLedger.BlockState.Pending;
+        _gb[id].state = IModelLedger.BlockState.Pending;
         _gb[id].parent = parent;
         _gb[id].electorate = electorate;
     }
@@ -510,7 +512,7 @@ contract LedgerHandler {
         uint64 id = uint64(uint256(log.topics[1]));
         address v = address(uint160(uint256(log.topics[2])));
         (bool accept,,,) = abi.decode(log.data, (bool, bytes32, bytes32, bytes32));
-        if (_gb[id].state != ModelLedger.BlockState.Pending) _violation("vote counted on a decided block", "");
+        if (_gb[id].state != IModelLedger.BlockState.Pending) _violation("vote counted on a decided block", "");
         if (_voted[id][v]) _violation("a validator's vote counted twice", "");
         if (ledger.seatOf(v) == 0) _violation("vote by a non-validator", "");
         _voted[id][v] = true;
@@ -528,20 +530,20 @@ contract LedgerHandler {
         if (accepts != t || _gb[id].accepts != t) _violation("block final without exactly 2n/3 accepts", "");
         if (rejects != _gb[id].rejects) _violation("BlockFinalized rejects differ from the votes", "");
         if (parent != ghostHead || _gb[id].parent != ghostHead) _violation("head moved to a block whose parent was not the head", "");
-        _gb[id].state = ModelLedger.BlockState.Final;
+        _gb[id].state = IModelLedger.BlockState.Final;
         ghostHead = id;
         _heads.push(id);
         ++finals;
     }
 
-    function _onClosed(Vm.Log memory log, ModelLedger.BlockState state) internal {
+    function _onClosed(Vm.Log memory log, IModelLedger.BlockState state) internal {
         uint64 id = uint64(uint256(log.topics[1]));
         (uint8 accepts, uint8 rejects) = abi.decode(log.data, (uint8, uint8));
         _terminal(id);
         uint256 n = _gb[id].electorate;
         uint256 t = threshold(n);
         if (accepts != _gb[id].accepts || rejects != _gb[id].rejects) _violation("close event counts differ from the votes", "");
-        if (state == ModelLedger.BlockState.Rejected) {
+        if (state == IModelLedger.BlockState.Rejected) {
             if (rejects != n - t + 1) _violation("block rejected not exactly when 2n/3 became unreachable", "");
             ++rejections;
         } else {
@@ -553,7 +555,7 @@ contract LedgerHandler {
     }
 
     function _terminal(uint64 id) internal {
-        if (_gb[id].state != ModelLedger.BlockState.Pending) _violation("a decided block was decided again", "");
+        if (_gb[id].state != IModelLedger.BlockState.Pending) _violation("a decided block was decided again", "");
         ++_gb[id].closes;
     }
 
@@ -562,7 +564,7 @@ contract LedgerHandler {
         (, , uint8 electorate,,) = abi.decode(log.data, (bytes32, bool, uint8, uint32, uint32));
         if (electorate != _replay.length) _violation("membership electorate is not the validator count", "");
         _gp[id].electorate = electorate;
-        _gp[id].state = Coalition.ProposalState.Pending;
+        _gp[id].state = ICoalition.ProposalState.Pending;
     }
 
     function _onMembershipVoted(Vm.Log memory log) internal {
@@ -570,7 +572,7 @@ contract LedgerHandler {
         address v = address(uint160(uint256(log.topics[2])));
         bool support = abi.decode(log.data, (bool));
         if (_memVoted[id][v]) _violation("membership vote counted twice", "");
-        if (_gp[id].state != Coalition.ProposalState.Pending) _violation("membership vote on a decided proposal", "");
+        if (_gp[id].state != ICoalition.ProposalState.Pending) _violation("membership vote on a decided proposal", "");
         _memVoted[id][v] = true;
         if (support) ++_gp[id].ayes;
         else ++_gp[id].nays;
@@ -578,15 +580,15 @@ contract LedgerHandler {
 
     function _onMembershipDecided(Vm.Log memory log) internal {
         uint256 id = uint256(log.topics[1]);
-        Coalition.ProposalState state = abi.decode(log.data, (Coalition.ProposalState));
-        Coalition.ProposalState before = _gp[id].state;
+        ICoalition.ProposalState state = abi.decode(log.data, (ICoalition.ProposalState));
+        ICoalition.ProposalState before = _gp[id].state;
         uint256 n = _gp[id].electorate;
         uint256 t = threshold(n);
-        if (state == Coalition.ProposalState.Rejected) {
-            if (before != Coalition.ProposalState.Pending || _gp[id].nays != n - t + 1) _violation("membership rejected off the edge", "");
-        } else if (state == Coalition.ProposalState.Approved || before == Coalition.ProposalState.Pending) {
-            if (before != Coalition.ProposalState.Pending || _gp[id].ayes != t) _violation("membership passed without exactly 2n/3 ayes", "");
-        } else if (!(state == Coalition.ProposalState.Executed && before == Coalition.ProposalState.Approved)) {
+        if (state == ICoalition.ProposalState.Rejected) {
+            if (before != ICoalition.ProposalState.Pending || _gp[id].nays != n - t + 1) _violation("membership rejected off the edge", "");
+        } else if (state == ICoalition.ProposalState.Approved || before == ICoalition.ProposalState.Pending) {
+            if (before != ICoalition.ProposalState.Pending || _gp[id].ayes != t) _violation("membership passed without exactly 2n/3 ayes", "");
+        } else if (!(state == ICoalition.ProposalState.Executed && before == ICoalition.ProposalState.Approved)) {
             _violation("membership decided twice", "");
         }
         _gp[id].state = state;
@@ -737,8 +739,8 @@ contract InvariantTest is LedgerFixture {
         assertEq(h, handler.ghostHead(), "head == last BlockFinalized");
         uint256 len = handler.headsLength();
         assertEq(handler.headAt(len - 1), h, "head history ends at head");
-        ModelLedger.Block memory b = ledger.blockInfo(h);
-        assertTrue(b.state == ModelLedger.BlockState.Final, "head is final");
+        IModelLedger.Block memory b = ledger.blockInfo(h);
+        assertTrue(b.state == IModelLedger.BlockState.Final, "head is final");
         if (h != 1) {
             assertEq(b.accepts, ceilTwoThirds(b.electorate), "head reached exactly 2n/3 accepts");
             assertEq(b.parent, handler.headAt(len - 2), "head's parent was the head before");
@@ -755,8 +757,8 @@ contract InvariantTest is LedgerFixture {
             assertLe(steps, count, "lineage too long (cycle)");
             assertTrue(i > 0, "lineage longer than head history");
             assertEq(cur, handler.headAt(--i), "lineage == head history");
-            ModelLedger.Block memory b = ledger.blockInfo(cur);
-            assertTrue(b.state == ModelLedger.BlockState.Final, "lineage block final");
+            IModelLedger.Block memory b = ledger.blockInfo(cur);
+            assertTrue(b.state == IModelLedger.BlockState.Final, "lineage block final");
             if (cur != 1) assertLt(b.parent, cur, "parent older than child");
             cur = b.parent;
         }
@@ -770,7 +772,7 @@ contract InvariantTest is LedgerFixture {
         LedgerHandler.GhostBlock[] memory ghost = handler.ghostBlocks();
         assertEq(count + 1, ghost.length, "block count");
         for (uint64 id = 2; id <= count; ++id) {
-            ModelLedger.Block memory b = ledger.blockInfo(id);
+            IModelLedger.Block memory b = ledger.blockInfo(id);
             LedgerHandler.GhostBlock memory g = ghost[id];
             assertEq(b.accepts, g.accepts, "accepts == accept votes seen");
             assertEq(b.rejects, g.rejects, "rejects == reject votes seen");
@@ -779,7 +781,7 @@ contract InvariantTest is LedgerFixture {
             assertEq(b.electorate, g.electorate, "electorate");
             assertEq(_popcount(b.votedSeats), g.voters, "one seat bit per voter");
             uint256 t = ceilTwoThirds(b.electorate);
-            if (b.state == ModelLedger.BlockState.Pending || b.state == ModelLedger.BlockState.Expired) {
+            if (b.state == IModelLedger.BlockState.Pending || b.state == IModelLedger.BlockState.Expired) {
                 assertLt(b.accepts, t, "undecided below threshold");
                 assertLe(b.rejects, b.electorate - t, "undecided within tolerated rejects");
             }
@@ -794,12 +796,12 @@ contract InvariantTest is LedgerFixture {
         LedgerHandler.GhostBlock[] memory ghost = handler.ghostBlocks();
         assertEq(count + 1, ghost.length, "block count");
         for (uint64 id = 2; id <= count; ++id) {
-            ModelLedger.BlockState s = ledger.blockInfo(id).state;
+            IModelLedger.BlockState s = ledger.blockInfo(id).state;
             LedgerHandler.GhostBlock memory g = ghost[id];
-            if (g.state == ModelLedger.BlockState.Pending) {
+            if (g.state == IModelLedger.BlockState.Pending) {
                 assertEq(g.closes, 0, "pending block has no closing event");
                 assertEq(id, open, "the only pending block is the open one");
-                assertTrue(s == ModelLedger.BlockState.Pending || s == ModelLedger.BlockState.Expired, "pending or lapsed");
+                assertTrue(s == IModelLedger.BlockState.Pending || s == IModelLedger.BlockState.Expired, "pending or lapsed");
             } else {
                 assertEq(g.closes, 1, "exactly one closing event");
                 assertTrue(s == g.state, "state is the one its closing event set");
@@ -827,22 +829,22 @@ contract InvariantTest is LedgerFixture {
     function invariant_membershipCountsOnce() public view {
         (uint256[] memory ids, LedgerHandler.GhostProposal[] memory ghost) = handler.ghostProposals();
         for (uint256 i = 0; i < ids.length; ++i) {
-            Coalition.MembershipProposal memory p = ledger.membershipProposal(ids[i]);
+            ICoalition.MembershipProposal memory p = ledger.membershipProposal(ids[i]);
             assertEq(p.ayes, ghost[i].ayes, "ayes == aye votes seen");
             assertEq(p.nays, ghost[i].nays, "nays == nay votes seen");
             assertEq(p.electorate, ghost[i].electorate, "electorate");
             assertLe(uint256(p.ayes) + p.nays, p.electorate, "votes <= electorate");
             uint256 t = ceilTwoThirds(p.electorate);
-            if (p.state == Coalition.ProposalState.Executed || p.state == Coalition.ProposalState.Approved) {
+            if (p.state == ICoalition.ProposalState.Executed || p.state == ICoalition.ProposalState.Approved) {
                 assertEq(p.ayes, t, "passed at exactly 2n/3");
                 assertTrue(p.state == ghost[i].state, "state set by its decision event");
-            } else if (p.state == Coalition.ProposalState.Rejected) {
+            } else if (p.state == ICoalition.ProposalState.Rejected) {
                 assertEq(p.nays, p.electorate - t + 1, "rejected at the edge");
-                assertTrue(ghost[i].state == Coalition.ProposalState.Rejected, "state set by its decision event");
+                assertTrue(ghost[i].state == ICoalition.ProposalState.Rejected, "state set by its decision event");
             } else {
                 assertLt(p.ayes, t, "undecided below threshold");
                 assertLe(p.nays, p.electorate - t, "undecided within tolerated nays");
-                assertTrue(ghost[i].state == Coalition.ProposalState.Pending, "no decision event");
+                assertTrue(ghost[i].state == ICoalition.ProposalState.Pending, "no decision event");
             }
         }
     }

@@ -2,7 +2,8 @@
 pragma solidity 0.8.37;
 
 import {ModelLedger} from "../ModelLedger.sol";
-import {Coalition} from "../Coalition.sol";
+import {ICoalition} from "../interfaces/ICoalition.sol";
+import {IModelLedger} from "../interfaces/IModelLedger.sol";
 import {Vm, vm} from "./utils/Vm.sol";
 import {LedgerFixture} from "./utils/LedgerFixture.sol";
 
@@ -24,8 +25,8 @@ contract ModelLedgerTest is LedgerFixture {
         assertEq(o, 0, "open");
         assertEq(c, 1, "blockCount");
         assertEq(u, 0, "updateCount");
-        ModelLedger.Block memory g = ledger.blockInfo(1);
-        assertTrue(g.state == ModelLedger.BlockState.Final, "genesis final");
+        IModelLedger.Block memory g = ledger.blockInfo(1);
+        assertTrue(g.state == IModelLedger.BlockState.Final, "genesis final");
         assertEq(g.modelHash, GENESIS_MODEL, "genesis model");
         assertEq(g.parent, 0, "genesis parent");
         bytes32 s = keccak256(abi.encode(block.chainid, address(ledger), GENESIS_MODEL));
@@ -41,18 +42,18 @@ contract ModelLedgerTest is LedgerFixture {
     }
 
     function test_constructor_zeroGenesisModelRefused() public {
-        ModelLedger.Genesis memory g = genesis();
+        IModelLedger.Genesis memory g = genesis();
         g.modelHash = bytes32(0);
-        ModelLedger.Params memory p = params(Coalition.Mode.A);
+        IModelLedger.Params memory p = params(ICoalition.Mode.A);
         address[] memory vs = addrs(validatorAddr, 2);
         address[] memory none = new address[](0);
-        vm.expectRevert(ModelLedger.EmptyHash.selector);
+        vm.expectRevert(IModelLedger.EmptyHash.selector);
         new ModelLedger(p, g, none, vs, none, none);
     }
 
     function test_blockInfo_unknownIsNone() public view {
-        assertTrue(stateOf(0) == ModelLedger.BlockState.None, "block 0");
-        assertTrue(stateOf(2) == ModelLedger.BlockState.None, "block 2");
+        assertTrue(stateOf(0) == IModelLedger.BlockState.None, "block 0");
+        assertTrue(stateOf(2) == IModelLedger.BlockState.None, "block 2");
     }
 
     // ================================================================ registerUpdate
@@ -60,11 +61,11 @@ contract ModelLedgerTest is LedgerFixture {
     function test_registerUpdate_records() public {
         bytes32 w = keccak256("w");
         vm.expectEmit(address(ledger));
-        emit ModelLedger.UpdateRegistered(1, memberAddr(1), 1, w, bytes32(uint256(7)), 100, 10);
+        emit IModelLedger.UpdateRegistered(1, memberAddr(1), 1, w, bytes32(uint256(7)), 100, 10);
         vm.prank(memberAddr(1));
         uint64 id = ledger.registerUpdate(1, w, bytes32(uint256(7)), 100, 10);
         assertEq(id, 1, "first update id");
-        ModelLedger.Update memory u = ledger.updateInfo(1);
+        IModelLedger.Update memory u = ledger.updateInfo(1);
         assertEq(u.member, memberAddr(1), "member");
         assertEq(u.parent, 1, "parent");
         assertEq(u.samples, 100, "samples");
@@ -76,21 +77,21 @@ contract ModelLedgerTest is LedgerFixture {
 
     function test_registerUpdate_nonMemberRefused() public {
         bytes32 w = keccak256("w");
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.NotMember.selector, OUTSIDER));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.NotMember.selector, OUTSIDER));
         vm.prank(OUTSIDER);
         ledger.registerUpdate(1, w, 0, 64, MIN_BATCH);
         // a validator is not a member either
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.NotMember.selector, validatorAddr(0)));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.NotMember.selector, validatorAddr(0)));
         vm.prank(validatorAddr(0));
         ledger.registerUpdate(1, w, 0, 64, MIN_BATCH);
     }
 
     function test_registerUpdate_batchBelowMinimumRefused() public {
         bytes32 w = keccak256("w");
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BatchTooSmall.selector, MIN_BATCH - 1, MIN_BATCH));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BatchTooSmall.selector, MIN_BATCH - 1, MIN_BATCH));
         vm.prank(memberAddr(0));
         ledger.registerUpdate(1, w, 0, 64, MIN_BATCH - 1);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BatchTooSmall.selector, 0, MIN_BATCH));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BatchTooSmall.selector, 0, MIN_BATCH));
         vm.prank(memberAddr(0));
         ledger.registerUpdate(1, w, 0, 64, 0);
         // exactly the minimum is fine
@@ -100,7 +101,7 @@ contract ModelLedgerTest is LedgerFixture {
 
     function test_registerUpdate_fewerSamplesThanBatchRefused() public {
         bytes32 w = keccak256("w");
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BadSampleCount.selector, 15, 16));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BadSampleCount.selector, 15, 16));
         vm.prank(memberAddr(0));
         ledger.registerUpdate(1, w, 0, 15, 16);
         vm.prank(memberAddr(0));
@@ -108,7 +109,7 @@ contract ModelLedgerTest is LedgerFixture {
     }
 
     function test_registerUpdate_zeroHashRefused() public {
-        vm.expectRevert(ModelLedger.EmptyHash.selector);
+        vm.expectRevert(IModelLedger.EmptyHash.selector);
         vm.prank(memberAddr(0));
         ledger.registerUpdate(1, bytes32(0), keccak256("cid"), 64, MIN_BATCH);
     }
@@ -117,7 +118,7 @@ contract ModelLedgerTest is LedgerFixture {
         bytes32 w = keccak256("w");
         uint64[3] memory bad = [uint64(0), 2, 99];
         for (uint256 i = 0; i < bad.length; ++i) {
-            vm.expectRevert(abi.encodeWithSelector(ModelLedger.UnknownBlock.selector, bad[i]));
+            vm.expectRevert(abi.encodeWithSelector(IModelLedger.UnknownBlock.selector, bad[i]));
             vm.prank(memberAddr(0));
             ledger.registerUpdate(bad[i], w, 0, 64, MIN_BATCH);
         }
@@ -126,11 +127,11 @@ contract ModelLedgerTest is LedgerFixture {
     function test_registerUpdate_parentMustBeFinal() public {
         bytes32 w = keccak256("w");
         uint64 b = proposeOne(); // pending
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.UnknownBlock.selector, b));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.UnknownBlock.selector, b));
         vm.prank(memberAddr(0));
         ledger.registerUpdate(b, w, 0, 64, MIN_BATCH);
         reject(b); // rejected
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.UnknownBlock.selector, b));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.UnknownBlock.selector, b));
         vm.prank(memberAddr(0));
         ledger.registerUpdate(b, w, 0, 64, MIN_BATCH);
         uint64 f = proposeOne();
@@ -148,7 +149,7 @@ contract ModelLedgerTest is LedgerFixture {
         uint64[] memory ids = one(u);
         bytes32 model = keccak256("m2");
         vm.expectEmit(address(ledger));
-        emit ModelLedger.BlockProposed(
+        emit IModelLedger.BlockProposed(
             2, 1, g, 1, model, bytes32(uint256(5)), ids, bytes32(uint256(6)), uint8(N), uint32(block.timestamp) + VOTE_TIMEOUT
         );
         vm.prank(g);
@@ -158,8 +159,8 @@ contract ModelLedgerTest is LedgerFixture {
         assertEq(h, 1, "head unchanged");
         assertEq(o, 2, "open");
         assertEq(c, 2, "blockCount");
-        ModelLedger.Block memory b = ledger.blockInfo(2);
-        assertTrue(b.state == ModelLedger.BlockState.Pending, "pending");
+        IModelLedger.Block memory b = ledger.blockInfo(2);
+        assertTrue(b.state == IModelLedger.BlockState.Pending, "pending");
         assertEq(b.parent, 1, "parent");
         assertEq(b.electorate, N, "electorate");
         assertEq(b.deadline, block.timestamp + VOTE_TIMEOUT, "vote deadline");
@@ -183,7 +184,7 @@ contract ModelLedgerTest is LedgerFixture {
         uint256 refused;
         for (uint256 i = 0; i < vs.length; ++i) {
             if (vs[i] == g) continue;
-            vm.expectRevert(abi.encodeWithSelector(ModelLedger.NotGeneral.selector, vs[i], g));
+            vm.expectRevert(abi.encodeWithSelector(IModelLedger.NotGeneral.selector, vs[i], g));
             vm.prank(vs[i]);
             ledger.propose(1, model, 0, ids, 1, 0);
             ++refused;
@@ -191,7 +192,7 @@ contract ModelLedgerTest is LedgerFixture {
         assertEq(refused, N - 1, "every other validator refused");
         address[2] memory others = [memberAddr(0), OUTSIDER];
         for (uint256 i = 0; i < others.length; ++i) {
-            vm.expectRevert(abi.encodeWithSelector(ModelLedger.NotGeneral.selector, others[i], g));
+            vm.expectRevert(abi.encodeWithSelector(IModelLedger.NotGeneral.selector, others[i], g));
             vm.prank(others[i]);
             ledger.propose(1, model, 0, ids, 1, 0);
         }
@@ -205,7 +206,7 @@ contract ModelLedgerTest is LedgerFixture {
         uint64[] memory ids = one(u);
         uint32[3] memory bad = [uint32(0), 2, type(uint32).max];
         for (uint256 i = 0; i < bad.length; ++i) {
-            vm.expectRevert(abi.encodeWithSelector(ModelLedger.WrongRound.selector, bad[i], 1));
+            vm.expectRevert(abi.encodeWithSelector(IModelLedger.WrongRound.selector, bad[i], 1));
             vm.prank(g);
             ledger.propose(1, keccak256("m"), 0, ids, bad[i], 0);
         }
@@ -215,10 +216,10 @@ contract ModelLedgerTest is LedgerFixture {
         uint64 u = registerAs(memberAddr(0), 1);
         address g = general();
         uint64[] memory ids = one(u);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.WrongParent.selector, 0, 1));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.WrongParent.selector, 0, 1));
         vm.prank(g);
         ledger.propose(0, keccak256("m"), 0, ids, 1, 0);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.WrongParent.selector, 2, 1));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.WrongParent.selector, 2, 1));
         vm.prank(g);
         ledger.propose(2, keccak256("m"), 0, ids, 1, 0);
 
@@ -228,7 +229,7 @@ contract ModelLedgerTest is LedgerFixture {
         g = general();
         uint32 r = roundNumber();
         ids = one(v);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.WrongParent.selector, 1, 2));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.WrongParent.selector, 1, 2));
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, ids, r, 0);
     }
@@ -237,7 +238,7 @@ contract ModelLedgerTest is LedgerFixture {
         uint64 u = registerAs(memberAddr(0), 1);
         address g = general();
         uint64[] memory ids = one(u);
-        vm.expectRevert(ModelLedger.EmptyHash.selector);
+        vm.expectRevert(IModelLedger.EmptyHash.selector);
         vm.prank(g);
         ledger.propose(1, bytes32(0), 0, ids, 1, 0);
     }
@@ -245,7 +246,7 @@ contract ModelLedgerTest is LedgerFixture {
     function test_propose_emptyUpdatesRefused() public {
         address g = general();
         uint64[] memory ids = new uint64[](0);
-        vm.expectRevert(ModelLedger.NoUpdates.selector);
+        vm.expectRevert(IModelLedger.NoUpdates.selector);
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, ids, 1, 0);
     }
@@ -257,7 +258,7 @@ contract ModelLedgerTest is LedgerFixture {
         address g = general();
         uint64[] memory ids = new uint64[](3);
         (ids[0], ids[1], ids[2]) = (1, 3, 2);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.UpdatesNotAscending.selector, 2));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.UpdatesNotAscending.selector, 2));
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, ids, 1, 0);
     }
@@ -268,12 +269,12 @@ contract ModelLedgerTest is LedgerFixture {
         address g = general();
         uint64[] memory ids = new uint64[](3);
         (ids[0], ids[1], ids[2]) = (1, 2, 2);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.UpdatesNotAscending.selector, 2));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.UpdatesNotAscending.selector, 2));
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, ids, 1, 0);
         // update id 0 is never valid (ids start at 1)
         uint64[] memory zero = one(0);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.UpdatesNotAscending.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.UpdatesNotAscending.selector, 0));
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, zero, 1, 0);
     }
@@ -283,7 +284,7 @@ contract ModelLedgerTest is LedgerFixture {
         address g = general();
         uint64[] memory ids = new uint64[](2);
         (ids[0], ids[1]) = (1, 2);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.UnknownUpdate.selector, 2));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.UnknownUpdate.selector, 2));
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, ids, 1, 0);
     }
@@ -297,7 +298,7 @@ contract ModelLedgerTest is LedgerFixture {
         uint32 r = roundNumber();
         uint64[] memory ids = new uint64[](2);
         (ids[0], ids[1]) = (stale, fresh);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.UpdateNotOnParent.selector, stale, 1, b));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.UpdateNotOnParent.selector, stale, 1, b));
         vm.prank(g);
         ledger.propose(b, keccak256("m"), 0, ids, r, 0);
         // the update on the head alone is fine
@@ -309,7 +310,7 @@ contract ModelLedgerTest is LedgerFixture {
         uint64 b = proposeWith(one(u));
         address g = general();
         uint64[] memory ids = one(u);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.CandidateAlreadyOpen.selector, b));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.CandidateAlreadyOpen.selector, b));
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, ids, 1, 0);
     }
@@ -321,7 +322,7 @@ contract ModelLedgerTest is LedgerFixture {
         assertEq(roundNumber(), 2, "next round");
         address g = general(); // the general of round 2, whoever it is
         uint64[] memory ids = one(u);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.WrongRound.selector, 1, 2));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.WrongRound.selector, 1, 2));
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, ids, 1, 0);
         // the rejected block's updates may be proposed again in the new round
@@ -334,7 +335,7 @@ contract ModelLedgerTest is LedgerFixture {
         uint32 d = roundDeadline();
         uint64[] memory ids = one(u);
         vm.warp(uint256(d) + 1);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.ProposalWindowClosed.selector, 1, d));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.ProposalWindowClosed.selector, 1, d));
         vm.prank(g);
         ledger.propose(1, keccak256("m"), 0, ids, 1, 0);
         vm.warp(d); // the deadline itself is still inside the window
@@ -348,7 +349,7 @@ contract ModelLedgerTest is LedgerFixture {
         uint64 b = proposeOne();
         address[2] memory who = [memberAddr(0), OUTSIDER];
         for (uint256 i = 0; i < who.length; ++i) {
-            vm.expectRevert(abi.encodeWithSelector(Coalition.NotValidator.selector, who[i]));
+            vm.expectRevert(abi.encodeWithSelector(ICoalition.NotValidator.selector, who[i]));
             vm.prank(who[i]);
             ledger.vote(b, true, 0, 0, 0);
         }
@@ -362,13 +363,13 @@ contract ModelLedgerTest is LedgerFixture {
         assertFalse(ledger.hasVoted(b, validatorAddr(1)), "others not voted");
         assertFalse(ledger.hasVoted(b, OUTSIDER), "outsider");
         // neither the same verdict nor the opposite one counts again
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.AlreadyVoted.selector, b, validatorAddr(2)));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.AlreadyVoted.selector, b, validatorAddr(2)));
         vm.prank(validatorAddr(2));
         ledger.vote(b, false, 0, 0, 0);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.AlreadyVoted.selector, b, validatorAddr(2)));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.AlreadyVoted.selector, b, validatorAddr(2)));
         vm.prank(validatorAddr(2));
         ledger.vote(b, true, 0, 0, 0);
-        ModelLedger.Block memory info = ledger.blockInfo(b);
+        IModelLedger.Block memory info = ledger.blockInfo(b);
         assertEq(info.rejects, 1, "one reject");
         assertEq(info.accepts, 0, "no accept");
     }
@@ -378,10 +379,10 @@ contract ModelLedgerTest is LedgerFixture {
         finalize(b);
         address late = validatorAddr(N - 1); // seat order: the last one did not need to vote
         assertFalse(ledger.hasVoted(b, late), "last validator did not vote");
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BlockNotPending.selector, b, ModelLedger.BlockState.Final));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BlockNotPending.selector, b, IModelLedger.BlockState.Final));
         vm.prank(late);
         ledger.vote(b, true, 0, 0, 0);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BlockNotPending.selector, 1, ModelLedger.BlockState.Final));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BlockNotPending.selector, 1, IModelLedger.BlockState.Final));
         vm.prank(late);
         ledger.vote(1, true, 0, 0, 0);
     }
@@ -391,7 +392,7 @@ contract ModelLedgerTest is LedgerFixture {
         reject(b);
         address late = validatorAddr(N - 1);
         vm.expectRevert(
-            abi.encodeWithSelector(ModelLedger.BlockNotPending.selector, b, ModelLedger.BlockState.Rejected)
+            abi.encodeWithSelector(IModelLedger.BlockNotPending.selector, b, IModelLedger.BlockState.Rejected)
         );
         vm.prank(late);
         ledger.vote(b, true, 0, 0, 0);
@@ -401,13 +402,13 @@ contract ModelLedgerTest is LedgerFixture {
         uint64 b = proposeOne();
         vm.warp(block.timestamp + VOTE_TIMEOUT + 1);
         ledger.expire(b);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BlockNotPending.selector, b, ModelLedger.BlockState.Expired));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BlockNotPending.selector, b, IModelLedger.BlockState.Expired));
         vm.prank(validatorAddr(0));
         ledger.vote(b, true, 0, 0, 0);
     }
 
     function test_vote_onUnknownBlockRefused() public {
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BlockNotPending.selector, 7, ModelLedger.BlockState.None));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BlockNotPending.selector, 7, IModelLedger.BlockState.None));
         vm.prank(validatorAddr(0));
         ledger.vote(7, true, 0, 0, 0);
     }
@@ -418,11 +419,11 @@ contract ModelLedgerTest is LedgerFixture {
         vm.warp(d); // the deadline itself still counts
         voteAs(validatorAddr(0), b, true);
         vm.warp(uint256(d) + 1);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.VotingClosed.selector, b, d));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.VotingClosed.selector, b, d));
         vm.prank(validatorAddr(1));
         ledger.vote(b, true, 0, 0, 0);
         // the view already reports it expired, storage still pending until expire()
-        assertTrue(stateOf(b) == ModelLedger.BlockState.Expired, "view reports expired");
+        assertTrue(stateOf(b) == IModelLedger.BlockState.Expired, "view reports expired");
         assertEq(openBlock(), b, "still open until expire()");
     }
 
@@ -431,10 +432,10 @@ contract ModelLedgerTest is LedgerFixture {
     function test_expire_beforeDeadlineRefused() public {
         uint64 b = proposeOne();
         uint32 d = ledger.blockInfo(b).deadline;
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.VotingStillOpen.selector, b, d));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.VotingStillOpen.selector, b, d));
         ledger.expire(b);
         vm.warp(d);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.VotingStillOpen.selector, b, d));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.VotingStillOpen.selector, b, d));
         ledger.expire(b);
     }
 
@@ -446,10 +447,10 @@ contract ModelLedgerTest is LedgerFixture {
         vm.warp(uint256(d) + 1);
         bytes32 s = ledger.seed();
         vm.expectEmit(address(ledger));
-        emit ModelLedger.BlockExpired(b, 1, 1);
+        emit IModelLedger.BlockExpired(b, 1, 1);
         vm.prank(OUTSIDER); // anyone may call it
         ledger.expire(b);
-        assertTrue(stateOf(b) == ModelLedger.BlockState.Expired, "expired");
+        assertTrue(stateOf(b) == IModelLedger.BlockState.Expired, "expired");
         (uint64 h, uint64 o,,) = ledger.cursor();
         assertEq(h, 1, "head unchanged");
         assertEq(o, 0, "nothing open");
@@ -458,7 +459,7 @@ contract ModelLedgerTest is LedgerFixture {
         assertEq(a, 0, "attempt 0");
         assertEq(g, ledger.validators()[drawIndex(s, 2, 0, N)], "drawn general");
         assertEq(pd, block.timestamp + PROPOSAL_TIMEOUT, "new proposal deadline");
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BlockNotPending.selector, b, ModelLedger.BlockState.Expired));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BlockNotPending.selector, b, IModelLedger.BlockState.Expired));
         ledger.expire(b);
     }
 
@@ -466,18 +467,18 @@ contract ModelLedgerTest is LedgerFixture {
         uint64 b = proposeOne();
         finalize(b);
         vm.warp(block.timestamp + VOTE_TIMEOUT + 1);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BlockNotPending.selector, b, ModelLedger.BlockState.Final));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BlockNotPending.selector, b, IModelLedger.BlockState.Final));
         ledger.expire(b);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BlockNotPending.selector, 9, ModelLedger.BlockState.None));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BlockNotPending.selector, 9, IModelLedger.BlockState.None));
         ledger.expire(9);
     }
 
     function test_redraw_beforeDeadlineRefused() public {
         uint32 d = roundDeadline();
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.ProposalWindowOpen.selector, 1, d));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.ProposalWindowOpen.selector, 1, d));
         ledger.redraw();
         vm.warp(d);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.ProposalWindowOpen.selector, 1, d));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.ProposalWindowOpen.selector, 1, d));
         ledger.redraw();
     }
 
@@ -487,7 +488,7 @@ contract ModelLedgerTest is LedgerFixture {
         vm.warp(uint256(d) + 1);
         bytes32 s = ledger.seed();
         vm.expectEmit(address(ledger));
-        emit ModelLedger.GeneralTimedOut(1, 0, silent);
+        emit IModelLedger.GeneralTimedOut(1, 0, silent);
         vm.prank(OUTSIDER);
         ledger.redraw();
         (uint32 r, uint32 a, address g, uint32 pd) = ledger.currentRound();
@@ -500,7 +501,7 @@ contract ModelLedgerTest is LedgerFixture {
         assertEq(ledger.blockInfo(b).parent, 1, "parent");
         // and a candidate being open forbids a redraw even past the window
         vm.warp(uint256(pd) + 1);
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.CandidateAlreadyOpen.selector, b));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.CandidateAlreadyOpen.selector, b));
         ledger.redraw();
     }
 
@@ -523,11 +524,11 @@ contract ModelLedgerTest is LedgerFixture {
             uint256 t = ceilTwoThirds(n);
             uint64 b = proposeOne();
             for (uint256 i = 0; i < t; ++i) {
-                assertTrue(stateOf(b) == ModelLedger.BlockState.Pending, "pending before threshold");
+                assertTrue(stateOf(b) == IModelLedger.BlockState.Pending, "pending before threshold");
                 assertEq(head(), 1, "head before threshold");
                 voteAs(validatorAddr(i), b, true);
             }
-            assertTrue(stateOf(b) == ModelLedger.BlockState.Final, "final at threshold");
+            assertTrue(stateOf(b) == IModelLedger.BlockState.Final, "final at threshold");
             assertEq(head(), b, "head moved at threshold");
             assertEq(ledger.blockInfo(b).accepts, t, "accepts == threshold");
         }
@@ -541,10 +542,10 @@ contract ModelLedgerTest is LedgerFixture {
             // the largest tolerated number of rejects first, then the accepts
             for (uint256 i = 0; i < n - t; ++i) voteAs(validatorAddr(i), b, false);
             for (uint256 i = n - t; i < n; ++i) {
-                assertTrue(stateOf(b) == ModelLedger.BlockState.Pending, "pending");
+                assertTrue(stateOf(b) == IModelLedger.BlockState.Pending, "pending");
                 voteAs(validatorAddr(i), b, true);
             }
-            assertTrue(stateOf(b) == ModelLedger.BlockState.Final, "final with n - t rejects");
+            assertTrue(stateOf(b) == IModelLedger.BlockState.Final, "final with n - t rejects");
             assertEq(head(), b, "head moved");
         }
     }
@@ -557,10 +558,10 @@ contract ModelLedgerTest is LedgerFixture {
             // t - 1 accepts never decide anything
             for (uint256 i = 0; i + 1 < t; ++i) voteAs(validatorAddr(n - 1 - i), b, true);
             for (uint256 i = 0; i <= n - t; ++i) {
-                assertTrue(stateOf(b) == ModelLedger.BlockState.Pending, "pending while reachable");
+                assertTrue(stateOf(b) == IModelLedger.BlockState.Pending, "pending while reachable");
                 voteAs(validatorAddr(i), b, false);
             }
-            assertTrue(stateOf(b) == ModelLedger.BlockState.Rejected, "rejected at n - t + 1 rejects");
+            assertTrue(stateOf(b) == IModelLedger.BlockState.Rejected, "rejected at n - t + 1 rejects");
             assertEq(ledger.blockInfo(b).rejects, n - t + 1, "rejects");
             assertEq(head(), 1, "head unchanged");
             assertEq(openBlock(), 0, "closed");
@@ -575,14 +576,14 @@ contract ModelLedgerTest is LedgerFixture {
         voteAs(validatorAddr(127), b, true);
         assertTrue(ledger.hasVoted(b, validatorAddr(127)), "seat 128 recorded");
         assertFalse(ledger.hasVoted(b, validatorAddr(126)), "seat 127 not recorded");
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.AlreadyVoted.selector, b, validatorAddr(127)));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.AlreadyVoted.selector, b, validatorAddr(127)));
         vm.prank(validatorAddr(127));
         ledger.vote(b, false, 0, 0, 0);
         for (uint256 i = 0; i < 42; ++i) voteAs(validatorAddr(i), b, false); // n - t = 42 tolerated
         for (uint256 i = 42; i < 126; ++i) voteAs(validatorAddr(i), b, true);
-        assertTrue(stateOf(b) == ModelLedger.BlockState.Pending, "85 accepts pending");
+        assertTrue(stateOf(b) == IModelLedger.BlockState.Pending, "85 accepts pending");
         voteAs(validatorAddr(126), b, true);
-        assertTrue(stateOf(b) == ModelLedger.BlockState.Final, "86 accepts final");
+        assertTrue(stateOf(b) == IModelLedger.BlockState.Final, "86 accepts final");
     }
 
     // ================================================================ head and lineage
@@ -634,7 +635,7 @@ contract ModelLedgerTest is LedgerFixture {
         uint64 cur = head();
         for (uint256 i = k; i > 0; --i) {
             assertEq(cur, finals[i - 1], "lineage");
-            assertTrue(stateOf(cur) == ModelLedger.BlockState.Final, "lineage block final");
+            assertTrue(stateOf(cur) == IModelLedger.BlockState.Final, "lineage block final");
             cur = ledger.blockInfo(cur).parent;
         }
         assertEq(cur, 0, "genesis has no parent");
@@ -653,13 +654,13 @@ contract ModelLedgerTest is LedgerFixture {
         uint64 c = proposeOne();
         bytes32 s = ledger.seed();
         vm.expectEmit(address(ledger));
-        emit ModelLedger.VoteCast(c, v, true, bytes32(0), secret, bytes32(0));
+        emit IModelLedger.VoteCast(c, v, true, bytes32(0), secret, bytes32(0));
         voteWith(v, c, true, secret, bytes32(0));
         assertEq(ledger.seed(), keccak256(abi.encode(s, secret)), "seed = keccak(old, secret)");
         // the commitment was consumed: revealing the same secret again fails
         finalize(c);
         uint64 d = proposeOne();
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BadReveal.selector, v));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BadReveal.selector, v));
         voteWith(v, d, true, secret, bytes32(0));
     }
 
@@ -684,12 +685,12 @@ contract ModelLedgerTest is LedgerFixture {
         address v = validatorAddr(1);
         uint64 b = proposeOne();
         // no commitment yet: any non-zero reveal is bad
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BadReveal.selector, v));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BadReveal.selector, v));
         voteWith(v, b, true, keccak256("anything"), bytes32(0));
         voteWith(v, b, true, bytes32(0), commitmentOf(v, keccak256("right")));
         finalize(b);
         uint64 c = proposeOne();
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BadReveal.selector, v));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BadReveal.selector, v));
         voteWith(v, c, true, keccak256("wrong"), bytes32(0));
         assertFalse(ledger.hasVoted(c, v), "refused vote not recorded");
         voteWith(v, c, true, keccak256("right"), bytes32(0));
@@ -706,7 +707,7 @@ contract ModelLedgerTest is LedgerFixture {
         finalize(b);
         uint64 c = proposeOne();
         voteWith(a, c, true, secret, bytes32(0));
-        vm.expectRevert(abi.encodeWithSelector(ModelLedger.BadReveal.selector, x));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.BadReveal.selector, x));
         voteWith(x, c, true, secret, bytes32(0));
     }
 
@@ -720,16 +721,16 @@ contract ModelLedgerTest is LedgerFixture {
         bytes32 s = ledger.seed();
         vm.recordLogs();
         vm.expectEmit(address(ledger));
-        emit ModelLedger.RevealWithheld(v, r);
+        emit IModelLedger.RevealWithheld(v, r);
         voteWith(v, c, true, bytes32(0), bytes32(0));
         assertEq(ledger.seed(), s, "withheld reveal leaves seed");
         voteAs(validatorAddr(1), c, true);
         voteAs(validatorAddr(2), c, true);
-        assertTrue(stateOf(c) == ModelLedger.BlockState.Final, "round still finalizes");
+        assertTrue(stateOf(c) == IModelLedger.BlockState.Final, "round still finalizes");
         assertEq(roundNumber(), r + 1, "next round opened");
         assertEq(general(), ledger.validators()[drawIndex(s, r + 1, 0, N)], "next general drawn");
         Vm.Log[] memory logs = vm.getRecordedLogs();
-        assertEq(countLogs(logs, ModelLedger.RevealWithheld.selector), 1, "exactly one RevealWithheld");
+        assertEq(countLogs(logs, IModelLedger.RevealWithheld.selector), 1, "exactly one RevealWithheld");
     }
 
     function test_commitReveal_noCommitmentNoFlag() public {
@@ -737,8 +738,8 @@ contract ModelLedgerTest is LedgerFixture {
         vm.recordLogs();
         voteAs(validatorAddr(0), b, true);
         Vm.Log[] memory logs = vm.getRecordedLogs();
-        assertEq(countLogs(logs, ModelLedger.RevealWithheld.selector), 0, "no commitment, no flag");
-        assertEq(countLogs(logs, ModelLedger.VoteCast.selector), 1, "one VoteCast");
+        assertEq(countLogs(logs, IModelLedger.RevealWithheld.selector), 0, "no commitment, no flag");
+        assertEq(countLogs(logs, IModelLedger.VoteCast.selector), 1, "one VoteCast");
     }
 
     /// @notice Drives finalizations, rejections, expiries, redraws and reveals, and checks every
@@ -764,7 +765,7 @@ contract ModelLedgerTest is LedgerFixture {
                     voteWith(vs[i], b, kind != 1, reveal, commitmentOf(vs[i], fresh));
                     if (reveal != bytes32(0)) expectedSeed = keccak256(abi.encode(expectedSeed, reveal));
                     secret[i] = fresh;
-                    if (stateOf(b) != ModelLedger.BlockState.Pending) break;
+                    if (stateOf(b) != IModelLedger.BlockState.Pending) break;
                 }
                 if (kind == 2) {
                     vm.warp(block.timestamp + VOTE_TIMEOUT + 1);
@@ -781,7 +782,7 @@ contract ModelLedgerTest is LedgerFixture {
         Vm.Log[] memory logs = vm.getRecordedLogs();
         address[] memory vs = ledger.validators();
         for (uint256 i = 0; i < logs.length; ++i) {
-            if (logs[i].emitter != address(ledger) || logs[i].topics[0] != ModelLedger.RoundOpened.selector) continue;
+            if (logs[i].emitter != address(ledger) || logs[i].topics[0] != IModelLedger.RoundOpened.selector) continue;
             uint32 round = uint32(uint256(logs[i].topics[1]));
             address g = address(uint160(uint256(logs[i].topics[2])));
             (uint32 attempt, uint8 index, bytes32 s,) = abi.decode(logs[i].data, (uint32, uint8, bytes32, uint32));

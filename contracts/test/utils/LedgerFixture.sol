@@ -2,7 +2,8 @@
 pragma solidity 0.8.37;
 
 import {ModelLedger} from "../../ModelLedger.sol";
-import {Coalition} from "../../Coalition.sol";
+import {ICoalition} from "../../interfaces/ICoalition.sol";
+import {IModelLedger} from "../../interfaces/IModelLedger.sol";
 import {Vm, vm} from "./Vm.sol";
 import {Assert} from "./Assert.sol";
 
@@ -57,8 +58,8 @@ abstract contract LedgerFixture is Assert {
 
     // ---------------------------------------------------------------- deployment
 
-    function params(Coalition.Mode mode) internal pure returns (ModelLedger.Params memory) {
-        return ModelLedger.Params({
+    function params(ICoalition.Mode mode) internal pure returns (IModelLedger.Params memory) {
+        return IModelLedger.Params({
             mode: mode,
             minBatchSize: MIN_BATCH,
             proposalTimeout: PROPOSAL_TIMEOUT,
@@ -68,14 +69,14 @@ abstract contract LedgerFixture is Assert {
         });
     }
 
-    function genesis() internal pure returns (ModelLedger.Genesis memory) {
-        return ModelLedger.Genesis({modelHash: GENESIS_MODEL, cidDigest: GENESIS_CID, metadataHash: GENESIS_META});
+    function genesis() internal pure returns (IModelLedger.Genesis memory) {
+        return IModelLedger.Genesis({modelHash: GENESIS_MODEL, cidDigest: GENESIS_CID, metadataHash: GENESIS_META});
     }
 
     /// @notice Deploys a mode-A ledger with validators 0x1000.. and members 0x2000.. as `ledger`.
     function deployLedger(uint256 n, uint256 m) internal returns (ModelLedger) {
         ledger = new ModelLedger(
-            params(Coalition.Mode.A),
+            params(ICoalition.Mode.A),
             genesis(),
             addrs(memberAddr, m),
             addrs(validatorAddr, n),
@@ -115,7 +116,7 @@ abstract contract LedgerFixture is Assert {
         (,,, d) = ledger.currentRound();
     }
 
-    function stateOf(uint64 id) internal view returns (ModelLedger.BlockState) {
+    function stateOf(uint64 id) internal view returns (IModelLedger.BlockState) {
         return ledger.blockInfo(id).state;
     }
 
@@ -180,19 +181,19 @@ abstract contract LedgerFixture is Assert {
     /// @notice Validators (in seat order) accept `id` until it is final.
     function finalize(uint64 id) internal {
         address[] memory vs = ledger.validators();
-        for (uint256 i = 0; i < vs.length && stateOf(id) == ModelLedger.BlockState.Pending; ++i) {
+        for (uint256 i = 0; i < vs.length && stateOf(id) == IModelLedger.BlockState.Pending; ++i) {
             if (!ledger.hasVoted(id, vs[i])) voteAs(vs[i], id, true);
         }
-        assertTrue(stateOf(id) == ModelLedger.BlockState.Final, "finalize: block not final");
+        assertTrue(stateOf(id) == IModelLedger.BlockState.Final, "finalize: block not final");
     }
 
     /// @notice Validators (in seat order) reject `id` until it is rejected.
     function reject(uint64 id) internal {
         address[] memory vs = ledger.validators();
-        for (uint256 i = 0; i < vs.length && stateOf(id) == ModelLedger.BlockState.Pending; ++i) {
+        for (uint256 i = 0; i < vs.length && stateOf(id) == IModelLedger.BlockState.Pending; ++i) {
             if (!ledger.hasVoted(id, vs[i])) voteAs(vs[i], id, false);
         }
-        assertTrue(stateOf(id) == ModelLedger.BlockState.Rejected, "reject: block not rejected");
+        assertTrue(stateOf(id) == IModelLedger.BlockState.Rejected, "reject: block not rejected");
     }
 
     /// @notice Proposes a membership change as validator `proposer`, then has the other validators
@@ -204,7 +205,7 @@ abstract contract LedgerFixture is Assert {
         vm.prank(proposer);
         id = ledger.proposeMembership(account, role, grant);
         address[] memory vs = ledger.validators();
-        for (uint256 i = 0; i < vs.length && ledger.membershipState(id) == Coalition.ProposalState.Pending; ++i) {
+        for (uint256 i = 0; i < vs.length && ledger.membershipState(id) == ICoalition.ProposalState.Pending; ++i) {
             if (vs[i] == proposer) continue;
             vm.prank(vs[i]);
             ledger.voteMembership(id, true);
