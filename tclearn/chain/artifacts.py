@@ -16,7 +16,7 @@ from typing import Any
 from tclearn.errors import ChainError
 
 SHIPPED_DIR = Path(__file__).parent / "artifacts"
-SHIPPED = ("ModelLedger",)
+SHIPPED = ("ModelLedger", "IModelLedger")  # what is deployed; the API the bindings read
 
 
 @dataclass(frozen=True)
@@ -45,3 +45,9 @@ def shipped(name: str) -> Artifact:
 def ledger_artifact() -> Artifact:
     """The one contract a coalition deploys: ModelLedger (which inherits Coalition)."""
     return shipped("ModelLedger")
+
+
+def ledger_interface() -> Artifact:
+    """IModelLedger: the ledger's external API (functions, events, errors), which the bindings and
+    outside tools read; any contract implementing it can be bound."""
+    return shipped("IModelLedger")

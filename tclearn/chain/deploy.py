@@ -57,5 +57,5 @@ def deploy_ledger(
     receipt = send(chain, deployer, constructor, ErrorDecoder(artifact.abi))
     if not receipt["contractAddress"]:
         raise ChainError("ledger deployment reverted")
-    ledger = Ledger(chain, receipt["contractAddress"], artifact)
+    ledger = Ledger(chain, receipt["contractAddress"])
     return Deployment(ledger, receipt["blockNumber"], receipt["gasUsed"])

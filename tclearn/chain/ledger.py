@@ -17,7 +17,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from tclearn.chain.artifacts import Artifact, ledger_artifact
+from tclearn.chain.artifacts import Artifact, ledger_interface
 from tclearn.chain.backends import Chain
 from tclearn.chain.revert import ErrorDecoder
 from tclearn.chain.transact import send
@@ -132,7 +132,7 @@ class Ledger:
 
     def __init__(self, chain: Chain, address: str, artifact: Artifact | None = None):
         self.chain = chain
-        self.artifact = artifact or ledger_artifact()
+        self.artifact = artifact or ledger_interface()
         self.address = to_checksum_address(address)
         self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=self.artifact.abi)
         self.errors = ErrorDecoder(self.artifact.abi)
