@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks.overhead import markdown, measure, merged, shares
 from tclearn.engine.phases import PHASES
 
 
+@pytest.mark.slow
 def test_a_measured_round_accounts_for_every_phase_and_its_gas() -> None:
     row = measure("inprocess:memory", "local", 4, "10k", 1)
     phases = row["phase_seconds_median"]

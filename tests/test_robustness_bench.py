@@ -27,6 +27,8 @@ from benchmarks.robustness import (
 )
 from tclearn.fba import aggregate as ours
 
+pytestmark = pytest.mark.slow  # end to end: whole coalitions train
+
 
 def test_quick_grid_is_small_and_covers_the_claim() -> None:
     cells = grid(quick=True, seeds=1, rounds=8)

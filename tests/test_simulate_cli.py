@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from tclearn.cli import main
 
+pytestmark = pytest.mark.slow  # end to end: whole coalitions train
+
 KEYS = {
     "rounds",
     "accepted",

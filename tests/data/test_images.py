@@ -24,6 +24,7 @@ def dicom_samples() -> list[Path]:
     return sorted(path for root in roots for path in root.rglob("*.dcm"))
 
 
+@pytest.mark.slow
 def test_dicom_folders_load_and_undecodable_files_are_skipped(tmp_path: Path) -> None:
     samples = dicom_samples()
     assert len(samples) > 100

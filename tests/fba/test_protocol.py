@@ -20,6 +20,8 @@ from tclearn.simulate import Simulation, SimulationConfig, run_simulation
 from tclearn.store import open_store
 from tclearn.store.cid import cid_v0
 
+pytestmark = pytest.mark.slow  # end to end: whole coalitions train
+
 
 def small(**overrides: object) -> SimulationConfig:
     return SimulationConfig(**{"members": 4, "validators": 4, "rounds": 3, **overrides})

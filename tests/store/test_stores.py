@@ -70,6 +70,7 @@ def test_unknown_store_url() -> None:
 
 
 @pytest.mark.ipfs
+@pytest.mark.slow
 def test_ipfs_content_survives_a_node_restart(tmp_path: Path) -> None:
     repo = tmp_path / "ipfs"
     node = services.ipfs_up(repo)

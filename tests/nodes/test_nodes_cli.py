@@ -12,6 +12,8 @@ from safetensors.torch import load
 
 from tclearn.cli import main
 
+pytestmark = pytest.mark.slow  # end to end: whole coalitions train
+
 
 def run(directory: Path, *args: str) -> dict:
     result = CliRunner().invoke(main, ["--dir", str(directory), *args])

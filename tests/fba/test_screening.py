@@ -1,0 +1,142 @@
+"""The screening rules on tiny hand-made models, without a chain: an update's integrity, its
+contribution to an aggregate (leave-one-out), and what the general selects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tclearn.chain.ledger import UpdateRecord
+from tclearn.fba.contribution import Judgements, harmful_updates
+from tclearn.fba.integrity import Round, intrinsic_check, step_size
+from tclearn.fba.policy import Tolerance
+from tclearn.fba.screening import Screening
+from tclearn.fba.strategy import FederatedAveraging, Sequential, Strategy
+from tclearn.fba.update import Update
+from tclearn.fba.viability import Evaluator
+from tclearn.model.architectures import ArchitectureSpec, build
+from tclearn.model.family import ModelFamily, State
+from tclearn.model.train import TrainConfig, train_local
+
+FAMILY = ModelFamily(ArchitectureSpec("mlp", (2,), 2, hidden=4))
+RNG = np.random.default_rng(0)
+X = np.concatenate([RNG.normal(-1.5, 0.7, (150, 2)), RNG.normal(1.5, 0.7, (150, 2))]).astype(np.float32)
+Y = np.array([0] * 150 + [1] * 150, dtype=np.int64)
+PARENT: State = build(FAMILY.spec, seed=1).state_dict()
+MEAN = FederatedAveraging()
+EVALUATOR = Evaluator(FAMILY, X, Y, X[::3], Y[::3], Tolerance())
+
+
+def trained(labels: np.ndarray, seed: int) -> State:
+    model = FAMILY.module(PARENT)
+    train_local(model, X, labels, TrainConfig(epochs=3, batch_size=16, learning_rate=0.1), 16, seed)
+    return model.state_dict()
+
+
+def update(uid: int, state: State, samples: int = 300, weights: bytes | None = None) -> Update:
+    record = UpdateRecord(uid, f"0x{uid:040x}", 1, weights or uid.to_bytes(32, "big"), b"\0" * 32, samples, 16)
+    return Update(record, state)
+
+
+GOOD = [update(1, trained(Y, 1)), update(2, trained(Y, 2))]
+POISON = update(3, trained(1 - Y, 3))  # every label flipped
+
+
+def judgements(strategy: Strategy = MEAN) -> Judgements:
+    return Judgements(EVALUATOR, FAMILY, strategy, EVALUATOR.evaluate(PARENT))
+
+
+def a_round(*updates: Update, typical: float | None = None) -> Round:
+    return Round(1, PARENT, frozenset({b"ancestor".ljust(32, b"\0")}), typical, {u.id: u.state for u in updates})
+
+
+# ---------------------------------------------------------------------------- integrity
+
+
+def test_an_honest_step_passes_integrity() -> None:
+    good = GOOD[0]
+    assert intrinsic_check(None, good.record, a_round(good)) == (None, good.state)  # type: ignore[arg-type]
+
+
+def test_a_resubmitted_ancestor_is_a_replay() -> None:
+    replay = update(4, GOOD[0].state, weights=b"ancestor".ljust(32, b"\0"))
+    assert intrinsic_check(None, replay.record, a_round(replay))[0] == "replay"  # type: ignore[arg-type]
+
+
+def test_the_parent_unchanged_is_a_free_ride() -> None:
+    free = update(5, {k: v.clone() for k, v in PARENT.items()})
+    assert intrinsic_check(None, free.record, a_round(free))[0] == "free-ride"  # type: ignore[arg-type]
+
+
+def test_a_step_far_beyond_the_typical_step_per_batch_is_an_outlier() -> None:
+    good = GOOD[0]
+    typical = step_size(PARENT, good.state) / (300 // 16)
+    scaled = update(6, {k: PARENT[k] + 20 * (good.state[k] - PARENT[k]) for k in PARENT})
+    assert intrinsic_check(None, scaled.record, a_round(scaled, typical=typical))[0] == "outlier"  # type: ignore[arg-type]
+    assert intrinsic_check(None, good.record, a_round(good, typical=typical))[0] is None  # type: ignore[arg-type]
+    # the same step from a member claiming 20× the batches is not an outlier per batch
+    many = update(7, scaled.state, samples=300 * 20)
+    assert intrinsic_check(None, many.record, a_round(many, typical=typical))[0] is None  # type: ignore[arg-type]
+
+
+def test_an_unreadable_update_keeps_the_reason_it_was_refused() -> None:
+    broken = update(8, GOOD[0].state)
+    parent = Round(1, PARENT, frozenset(), None, {8: "architecture"})
+    assert intrinsic_check(None, broken.record, parent) == ("architecture", None)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- contribution
+
+
+def test_honest_updates_are_not_harmful_and_a_label_flipper_is() -> None:
+    assert harmful_updates(judgements(), GOOD) == {}
+    harmful = harmful_updates(judgements(), [*GOOD, POISON])
+    assert list(harmful) == [POISON.id] and harmful[POISON.id].startswith("harmful-")
+
+
+def test_one_update_alone_is_never_judged_by_contribution() -> None:
+    assert harmful_updates(judgements(), [POISON]) == {}
+
+
+def test_each_aggregate_and_evaluation_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = Evaluator.evaluate
+    monkeypatch.setattr(Evaluator, "evaluate", lambda self, state: calls.append(1) or real(self, state))
+    once = judgements()
+    harmful_updates(once, [*GOOD, POISON])
+    first = len(calls)
+    harmful_updates(once, [*GOOD, POISON])
+    once.viability([*GOOD, POISON])
+    assert len(calls) == first, "asked again, answered from what was computed"
+
+
+# ---------------------------------------------------------------------------- selection
+
+
+def screening(strategy: Strategy = MEAN) -> Screening:
+    chosen = Screening(None, judgements(strategy), 1)  # type: ignore[arg-type]
+    chosen.__dict__["refused_sets"] = set()  # nothing refused on this parent yet
+    return chosen
+
+
+def test_the_general_drops_the_poison_and_keeps_the_honest_updates() -> None:
+    excluded: dict[int, str] = {}
+    kept = screening().select_viable([*GOOD, POISON], excluded)
+    assert [u.id for u in kept] == [1, 2]
+    assert set(excluded) == {POISON.id}
+
+
+def test_sequential_learning_proposes_the_oldest_viable_update_never_refused_alone() -> None:
+    strategy = Sequential()
+    chosen = screening(strategy)
+    assert strategy.select(chosen, [POISON, *GOOD], {}) == [GOOD[0]]
+    chosen.__dict__["refused_sets"] = {(GOOD[0].id,)}
+    assert strategy.select(chosen, [POISON, *GOOD], {}) == [GOOD[1]]
+
+
+def test_the_aggregate_is_the_rule_applied_to_the_chosen_updates() -> None:
+    mean = judgements().aggregate(GOOD)
+    for name in PARENT:
+        expected = (GOOD[0].state[name] + GOOD[1].state[name]) / 2
+        assert torch.allclose(mean[name], expected, atol=1e-6)
