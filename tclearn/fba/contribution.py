@@ -9,7 +9,7 @@ general's screening or a validator's check asks for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tclearn.fba.policy import degradation
@@ -17,6 +17,7 @@ from tclearn.fba.strategy import Strategy
 from tclearn.fba.update import Update, ids
 from tclearn.fba.viability import Check, Evaluations, Evaluator
 from tclearn.model.family import ModelFamily, State
+from tclearn.model.train import Evaluation
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Judgements:
     strategy: Strategy
     parent: Evaluations
     _aggregates: dict[tuple[int, ...], State] = field(default_factory=dict, repr=False)
-    _evaluations: dict[tuple[str, tuple[int, ...]], Evaluations] = field(default_factory=dict, repr=False)
+    _evaluations: dict[tuple[str, tuple[object, ...]], Evaluation] = field(default_factory=dict, repr=False)
 
     def aggregate(self, updates: Sequence[Update]) -> State:
         key = ids(tuple(updates))
@@ -39,19 +40,26 @@ class Judgements:
         return self._aggregates[key]
 
     def of_aggregate(self, updates: Sequence[Update]) -> Evaluations:
-        return self._evaluated(("aggregate", ids(tuple(updates))), lambda: self.aggregate(updates))
+        """The aggregate's evaluations on G and on L."""
+        return self.on_global(updates), self._evaluated("L", ids(tuple(updates)), lambda: self.aggregate(updates))
 
-    def of_update(self, update: Update) -> Evaluations:
-        """The update's own model, evaluated (not its aggregate of one, which a rule may round)."""
-        return self._evaluated(("alone", (update.id,)), lambda: update.state)
+    def on_global(self, updates: Sequence[Update]) -> Evaluation:
+        """The aggregate's evaluation on G alone: all that screening by contribution needs."""
+        return self._evaluated("G", ids(tuple(updates)), lambda: self.aggregate(updates))
+
+    def alone_on_global(self, update: Update) -> Evaluation:
+        """The update's own model on G (not its aggregate of one, which a rule may round)."""
+        return self._evaluated("G", ("alone", update.id), lambda: update.state)
 
     def viability(self, updates: Sequence[Update]) -> Check:
         return self.evaluator.judge(self.parent, self.of_aggregate(updates))
 
-    def _evaluated(self, key: tuple[str, tuple[int, ...]], state: object) -> Evaluations:
-        if key not in self._evaluations:
-            self._evaluations[key] = self.evaluator.evaluate(state())  # type: ignore[operator]
-        return self._evaluations[key]
+    def _evaluated(self, test_set: str, key: tuple[object, ...], state: Callable[[], State]) -> Evaluation:
+        """Each model on each test set evaluated once (G is the larger: L only when judged)."""
+        if (test_set, key) not in self._evaluations:
+            on = self.evaluator.on_global if test_set == "G" else self.evaluator.on_local
+            self._evaluations[(test_set, key)] = on(state())
+        return self._evaluations[(test_set, key)]
 
 
 def harmful_updates(judgements: Judgements, updates: Sequence[Update]) -> dict[int, str]:
@@ -71,14 +79,14 @@ def harmful_updates(judgements: Judgements, updates: Sequence[Update]) -> dict[i
         return {}
     tolerance = judgements.evaluator.tolerance
     parent_g = judgements.parent[0]
-    full = judgements.of_aggregate(updates)[0]
+    full = judgements.on_global(updates)
     harmful: list[tuple[float, int, str]] = []
     for i, update in enumerate(updates):
-        alone = judgements.of_update(update)[0]
+        alone = judgements.alone_on_global(update)
         better = degradation(alone, parent_g, tolerance) is not None
         if better and degradation(parent_g, alone, tolerance) is None:
             continue  # on its own it is significantly better than its parent on G, and no worse
-        without = judgements.of_aggregate([u for j, u in enumerate(updates) if j != i])[0]
+        without = judgements.on_global([u for j, u in enumerate(updates) if j != i])
         why = degradation(without, full, tolerance)
         if why is not None:
             harmful.append((without.loss - full.loss, update.id, f"harmful-{why}"))

@@ -90,5 +90,5 @@ class Screening:
         return [subset for _, subset in scored]
 
     def score(self, subset: list[Update]) -> tuple[float, float]:
-        g = self.judgements.of_aggregate(subset)[0]
+        g = self.judgements.on_global(subset)
         return g.accuracy, -g.loss

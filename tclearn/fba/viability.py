@@ -36,11 +36,13 @@ class Evaluator:
     tolerance: Tolerance
 
     def evaluate(self, state: State) -> Evaluations:
-        model = self.family.module(state)
-        classes = self.family.spec.num_classes
-        return evaluate(model, self.global_x, self.global_y, classes), evaluate(
-            model, self.local_x, self.local_y, classes
-        )
+        return self.on_global(state), self.on_local(state)
+
+    def on_global(self, state: State) -> Evaluation:
+        return evaluate(self.family.module(state), self.global_x, self.global_y, self.family.spec.num_classes)
+
+    def on_local(self, state: State) -> Evaluation:
+        return evaluate(self.family.module(state), self.local_x, self.local_y, self.family.spec.num_classes)
 
     def judge(self, parent: Evaluations, candidate: Evaluations) -> Check:
         """The verdict on a candidate whose evaluations are known, against its parent's."""

@@ -100,18 +100,19 @@ def test_one_update_alone_is_never_judged_by_contribution() -> None:
 
 
 def test_each_aggregate_and_evaluation_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    real = Evaluator.evaluate
-    monkeypatch.setattr(Evaluator, "evaluate", lambda self, state: calls.append(1) or real(self, state))
-    once = judgements()
+    once = judgements()  # the parent's evaluations are made here
+    calls: list[str] = []
+    for name in ("on_global", "on_local"):
+        real = getattr(Evaluator, name)
+        monkeypatch.setattr(
+            Evaluator, name, lambda self, state, real=real, name=name: calls.append(name) or real(self, state)
+        )
     harmful_updates(once, [*GOOD, POISON])
-    first = len(calls)
+    first = list(calls)
+    assert first and "on_local" not in first, "screening by contribution looks at G alone"
     harmful_updates(once, [*GOOD, POISON])
     once.viability([*GOOD, POISON])
-    assert len(calls) == first, "asked again, answered from what was computed"
-
-
-# ---------------------------------------------------------------------------- selection
+    assert calls == [*first, "on_local"], "asked again, answered from what was computed; L only to judge"
 
 
 def screening(strategy: Strategy = MEAN) -> Screening:
