@@ -29,6 +29,7 @@ from tclearn.chain.deploy import Genesis, deploy_ledger
 from tclearn.chain.ephemeral import DEV_FUNDS_WEI
 from tclearn.chain.ledger import MODES
 from tclearn.config import CoalitionConfig, Deployed, GenesisModel, Participant
+from tclearn.data.datasets import DATASETS
 from tclearn.errors import ConfigError, TCLearnError
 from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES
 from tclearn.services import anvil_down, anvil_status, anvil_up
@@ -95,7 +96,7 @@ def main(ctx: click.Context, directory: Path) -> None:
 @click.option("--membership-timeout", type=click.IntRange(1), default=86_400, show_default=True, help="Seconds.")
 @click.option(
     "--dataset",
-    type=click.Choice(["breast-cancer", "digits", "fashion-mnist", "none"]),
+    type=click.Choice([*DATASETS, "none"]),
     default="breast-cancer",
     show_default=True,
     help="Demonstration task: nodes without data files train and test on their shard of it. "
@@ -283,7 +284,7 @@ def devnet_status(directory: Path, as_json: bool) -> None:
 @click.option("--rounds", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--mode", type=click.Choice(["A"]), default="A", show_default=True, help="B and C: coming.")
 @click.option("--learning", type=click.Choice(LEARNING_MODES), default="fedavg", show_default=True)
-@click.option("--dataset", type=click.Choice(["breast-cancer", "digits", "fashion-mnist"]), default="breast-cancer")
+@click.option("--dataset", type=click.Choice(list(DATASETS)), default="breast-cancer", show_default=True)
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None, help="Dirichlet α; omitted: IID.")
 @click.option("--attack", type=click.Choice(list(ATTACKS)), default=None)
 @click.option("--attackers", type=click.IntRange(0), default=0, show_default=True)
