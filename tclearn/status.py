@@ -34,9 +34,11 @@ def coalition_status(config: CoalitionConfig, ledger: Ledger) -> dict[str, Any]:
                 for v in ledger.votes(block.id)
             ],
         }
+    params = ledger.params()
     return {
         "coalition": config.name,
-        "mode": ledger.params().mode,
+        "mode": params.mode,
+        "rules_digest": "0x" + params.rules_digest.hex(),
         "chain": {"url": ledger.chain.url, "chain_id": ledger.chain.chain_id, "now": ledger.chain.now()},
         "ledger": ledger.address,
         "head": {"id": head.id, "parent": head.parent, "model_hash": "0x" + head.model_hash.hex()},

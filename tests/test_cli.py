@@ -51,6 +51,9 @@ def test_init_deploy_status_on_the_inprocess_chain(tmp_path: Path) -> None:
     assert status["head"]["id"] == 1
     assert status["head"]["model_hash"] == "0x" + json.loads(config_text)["genesis"]["sha256"]
     assert status["candidate"] is None
+    from tclearn.config import CoalitionConfig
+
+    assert status["rules_digest"] == "0x" + CoalitionConfig.load(directory).rules.digest().hex()
     assert status["round"]["general_name"].startswith("validator-")
     assert status["counts"] == {"blocks": 1, "updates": 0, "validators": 4}
 
