@@ -27,7 +27,7 @@ from tclearn.engine.schedule import Settled, TimeModel, settle_round
 from tclearn.engine.steps import General, ValidatorRole, submit_update
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.policy import Tolerance
-from tclearn.fba.strategy import Strategy, strategy_for
+from tclearn.fba.strategy import Strategy
 from tclearn.fba.viability import Evaluator
 from tclearn.fba.vote import Voter
 from tclearn.model.architectures import ArchitectureSpec, build
@@ -65,12 +65,12 @@ class SimulationConfig:
 
     @property
     def strategy(self) -> Strategy:
-        return strategy_for(self.learning, self.aggregator, _rule_params(self), screen=self.fba)
+        return self.rules().strategy()
 
-    def rules(self, architecture: ArchitectureSpec) -> CoalitionRules:
+    def rules(self, architecture: ArchitectureSpec | None = None) -> CoalitionRules:
         """The coalition's rules this run deploys with (every simulated node follows them)."""
         return CoalitionRules(
-            architecture=architecture.as_dict(),
+            architecture=architecture.as_dict() if architecture else {},
             mode=self.mode,
             learning=self.learning,
             aggregator=self.aggregator,
