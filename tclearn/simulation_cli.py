@@ -7,6 +7,7 @@ and stop them afterwards; any other value is used as a URL.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import click
@@ -52,7 +53,8 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
     if opts["as_json"]:
         click.echo(json.dumps({**result.summary(), "plot": str(plot)}))
     else:
-        Console().print(_table(result.history))
+        # A log or a pipe has no width of its own: give the table room rather than rich's 80 columns.
+        Console(width=None if sys.stdout.isatty() else 160).print(_table(result.history))
         summary = result.summary()
         click.echo(
             f"accepted {summary['accepted']}, rejected {summary['rejected']}, head block {summary['head']}; "
