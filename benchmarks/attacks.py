@@ -17,13 +17,14 @@ import click
 
 from benchmarks.stats import mean_sd
 from tclearn.attacks import ATTACKS
+from tclearn.fba.strategy import LEARNING_MODES
 from tclearn.simulate import SimulationConfig, run_simulation
 
 
 @click.command()
 @click.option("--rounds", type=int, default=20, show_default=True)
 @click.option("--seeds", type=int, default=3, show_default=True)
-@click.option("--learning", type=click.Choice(["fedavg", "sequential"]), default="fedavg", show_default=True)
+@click.option("--learning", type=click.Choice(LEARNING_MODES), default="fedavg", show_default=True)
 @click.option("--alpha", type=float, default=None)
 @click.option("--attacks", default="none," + ",".join(ATTACKS), show_default=True)
 def main(rounds: int, seeds: int, learning: str, alpha: float | None, attacks: str) -> None:
