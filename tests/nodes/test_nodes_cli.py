@@ -119,3 +119,18 @@ def test_sites_bring_their_own_csv_files(coalition: Path, tmp_path: Path) -> Non
         main, ["--dir", str(coalition), "member", "submit", "--as", "member-2", "--data", str(bad)]
     )
     assert result.exit_code == 1 and "expected 30 features" in result.stderr
+
+
+def test_a_general_kept_apart_proposes_and_validators_told_not_to_never_do(coalition: Path) -> None:
+    for i in (1, 2, 3):
+        run(coalition, "member", "submit", "--as", f"member-{i}")
+    for i in range(1, 5):
+        run(coalition, "validator", "run", "--as", f"validator-{i}", "--once", "--no-general")
+    assert run(coalition, "status", "--json")["candidate"] is None, "no one proposed"
+    drawn = run(coalition, "status", "--json")["round"]["general_name"]
+    run(coalition, "general", "run", "--as", drawn, "--once")
+    candidate = run(coalition, "status", "--json")["candidate"]
+    assert candidate is not None and candidate["votes"] == [], "the general proposes and does not vote"
+    for i in range(1, 5):
+        run(coalition, "validator", "run", "--as", f"validator-{i}", "--once", "--no-general")
+    assert run(coalition, "status", "--json")["head"]["id"] == 2
