@@ -17,12 +17,14 @@ import fcntl
 import json
 import os
 import time
+import weakref
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import requests
+from eth._utils import headers as eth_headers
 from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import TransactionIndexingInProgress, TransactionNotFound
@@ -38,6 +40,7 @@ RECEIPT_TIMEOUT_S = 120
 # finished mining by the first ask — most votes once the chain had grown.)
 RECEIPT_POLL_S = (0.002, 0.25)
 DEV_CLIENTS = ("anvil", "hardhat", "ganache")
+_WALL_CLOCK = eth_headers.eth_now
 
 
 class Chain(ABC):
@@ -123,6 +126,7 @@ class InProcessChain(Chain):
             self._append(header)
         for entry in entries[1:]:
             self._replay(entry)
+        self._hold_pending()
 
     @property
     def is_dev(self) -> bool:
@@ -132,24 +136,30 @@ class InProcessChain(Chain):
         ts = self._stamp()
         tx_hash = self.w3.eth.send_raw_transaction(raw_transaction)
         self._append({"op": "tx", "ts": ts, "offset": self._offset, "raw": raw_transaction.hex()})
+        self._hold_pending()
         return self.w3.eth.get_transaction_receipt(tx_hash)
 
     def fund(self, address: str, wei: int) -> None:
         ts = self._stamp()
         self._send_funds(address, wei)
         self._append({"op": "fund", "ts": ts, "offset": self._offset, "to": address, "wei": wei})
+        self._hold_pending()
 
     def advance_time(self, seconds: int) -> None:
         self._offset += int(seconds)
         ts = self._stamp(at_least=self._last_ts + int(seconds))
         self._tester.mine_blocks(1)
         self._append({"op": "mine", "ts": ts, "offset": self._offset})
+        self._hold_pending()
 
     def hold_clock(self) -> None:
         self._held = True
         self._append({"op": "hold", "ts": self._last_ts, "offset": self._offset})
+        self._hold_pending()
 
     def close(self) -> None:
+        if self._held:
+            eth_headers.eth_now = _WALL_CLOCK
         if self._journal is not None:
             fcntl.flock(self._journal, fcntl.LOCK_UN)
             self._journal.close()
@@ -164,6 +174,23 @@ class InProcessChain(Chain):
         ts = max(self._last_ts + 1, at_least, wall)
         self._set_timestamp(ts)
         return ts
+
+    def _hold_pending(self) -> None:
+        """On a held clock, the next block is one second after the last, for calls and gas
+        estimates too. py-evm builds the block it estimates in with the wall clock
+        (`eth._utils.headers.eth_now`), so a window the schedule keeps open would look closed
+        to the estimate once this machine had taken longer than the window: the clock py-evm
+        reads is pointed at the schedule while this chain holds it (one held chain a process)."""
+        if not self._held:
+            return
+        self._tester.backend.chain.set_header_timestamp(self._last_ts + 1)
+        held = weakref.ref(self)
+
+        def schedule_now() -> int:  # the wall clock again once this chain is gone
+            chain = held()
+            return chain._last_ts + 1 if chain is not None and chain._held else _WALL_CLOCK()
+
+        eth_headers.eth_now = schedule_now
 
     def _set_timestamp(self, ts: int) -> None:
         self._tester.backend.chain.set_header_timestamp(ts)

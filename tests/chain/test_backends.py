@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -145,3 +147,24 @@ def test_a_held_inprocess_clock_is_held_again_after_a_restart(tmp_path: Path) ->
         assert reopened.now() == held_at + 1
     finally:
         reopened.close()
+
+
+def test_on_a_held_clock_calls_see_the_schedules_time_not_the_wall_clock(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A general whose screening took longer than the proposal window in wall time still
+    proposes: on a held clock, the window is the schedule's."""
+    from tests.conftest import PROPOSAL_TIMEOUT, deploy_coalition
+
+    coalition = deploy_coalition(chain)
+    chain.hold_clock()
+    ledger = coalition.ledger
+    update = ledger.register_update(coalition.members[0], 1, b"\x01" * 32, b"\x02" * 32, 64, 16)
+    later = int(time.time()) + 10 * PROPOSAL_TIMEOUT
+    monkeypatch.setattr(time, "time", lambda: later)  # the machine took its time…
+    wall = datetime.datetime.fromtimestamp(later, datetime.UTC)
+    clock = SimpleNamespace(datetime=SimpleNamespace(now=lambda tz: wall), timezone=datetime.timezone)
+    monkeypatch.setattr("eth._utils.headers.datetime", clock)  # …as py-evm's wall clock sees it
+    general = coalition.general()
+    block = ledger.propose(general, 1, b"\x01" * 32, b"\x02" * 32, [update], 1, b"\x03" * 32)
+    assert ledger.cursor().open == block
