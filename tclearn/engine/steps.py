@@ -114,8 +114,8 @@ class General:
     so that it screens again only once something changed on chain."""
 
     account: LocalAccount
-    _nothing_for: tuple[int, int, int] | None = None
-    _last_excluded: dict[int, str] = field(default_factory=dict)
+    nothing_for: tuple[int, int, int] | None = None
+    last_excluded: dict[int, str] = field(default_factory=dict)
 
 
 def propose_if_drawn(
@@ -131,12 +131,12 @@ def propose_if_drawn(
     if ledger.chain.now() > current.deadline:
         return None  # too late: the round is about to be redrawn
     seen = (cursor.head, cursor.update_count, current.number)
-    if general._nothing_for == seen:
-        return Outcome("no-candidate", excluded=general._last_excluded)
+    if general.nothing_for == seen:
+        return Outcome("no-candidate", excluded=general.last_excluded)
     with phases("candidate"):
         screened = build_candidate(ctx, voter.evaluator, voter.strategy)
     if screened.candidate is None:
-        general._nothing_for, general._last_excluded = seen, screened.excluded
+        general.nothing_for, general.last_excluded = seen, screened.excluded
         return Outcome("no-candidate", excluded=screened.excluded)
     try:
         with phases("proposal"):
