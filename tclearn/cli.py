@@ -10,8 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,11 +31,12 @@ from tclearn.chain.accounts import (
 from tclearn.chain.deploy import Genesis, deploy_ledger
 from tclearn.chain.ephemeral import DEV_FUNDS_WEI
 from tclearn.chain.ledger import MODES
-from tclearn.config import CoalitionConfig, Deployed, GenesisModel, Participant
+from tclearn.config import CONFIG_NAME, IPFS_REPO, CoalitionConfig, Deployed, GenesisModel, Participant, store_url
 from tclearn.data.datasets import DATASETS
 from tclearn.errors import ConfigError, TCLearnError
 from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES
-from tclearn.services import anvil_down, anvil_status, anvil_up
+from tclearn.rules import GATHER_S
+from tclearn.services import anvil_down, anvil_status, anvil_up, ipfs_down, ipfs_status, ipfs_up
 from tclearn.status import coalition_status, render_status
 from tclearn.store import open_store
 from tclearn.store.cid import cid_digest
@@ -89,11 +93,23 @@ def main(ctx: click.Context, directory: Path) -> None:
 @click.option(
     "--chain", default="inprocess", show_default=True, help="inprocess, anvil (managed devnet) or an RPC URL."
 )
-@click.option("--store", default="local", show_default=True, help="local (embedded) or an IPFS RPC URL.")
+@click.option(
+    "--store",
+    default="local",
+    show_default=True,
+    help="local (embedded), ipfs (the coalition's own node: tclearn ipfs up) or an IPFS RPC URL.",
+)
 @click.option("--min-batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--proposal-timeout", type=click.IntRange(1), default=300, show_default=True, help="Seconds.")
 @click.option("--vote-timeout", type=click.IntRange(1), default=600, show_default=True, help="Seconds.")
 @click.option("--membership-timeout", type=click.IntRange(1), default=86_400, show_default=True, help="Seconds.")
+@click.option(
+    "--gather",
+    type=click.IntRange(0),
+    default=GATHER_S,
+    show_default=True,
+    help="Seconds the general waits after the first update before proposing.",
+)
 @click.option(
     "--dataset",
     type=click.Choice([*DATASETS, "none"]),
@@ -114,9 +130,37 @@ def main(ctx: click.Context, directory: Path) -> None:
 @click.pass_obj
 @readable_errors
 def init(directory: Path, **opts: Any) -> None:
-    """Create a coalition directory: config, encrypted keystores and the genesis model."""
+    """Create a coalition directory: config, encrypted keystores and the genesis model.
+
+    All or nothing: the coalition is built in a scratch directory beside `directory` and moved
+    in at the end, its config last, so a failed init (an unreachable store, a bad option, an
+    interrupt) leaves nothing behind and can simply be run again."""
     if (directory / "coalition.json").exists():
         raise ConfigError(f"{directory} already holds a coalition")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.init-", dir=directory.parent))
+    try:
+        data, text = _build_coalition(staging, directory, opts)
+        _move_into(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    emit(data, opts["as_json"], text)
+
+
+def _move_into(staging: Path, directory: Path) -> None:
+    """Moves what `init` built into `directory`, `coalition.json` last: the coalition exists
+    only once everything it names is in place."""
+    directory.mkdir(exist_ok=True)
+    entries = sorted(staging.iterdir(), key=lambda entry: entry.name == CONFIG_NAME)
+    clashes = [entry.name for entry in entries if (directory / entry.name).exists()]
+    if clashes:
+        raise ConfigError(f"{directory} already holds {', '.join(clashes)}: move them away, or choose another --dir")
+    for entry in entries:
+        entry.rename(directory / entry.name)
+
+
+def _build_coalition(directory: Path, target: Path, opts: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Builds the coalition that will live in `target` inside `directory`; returns what init reports."""
     mode = opts["mode"]
     supervisors = opts["supervisors"] if opts["supervisors"] is not None else int(mode == "C")
     if mode == "C" and supervisors == 0:
@@ -145,9 +189,10 @@ def init(directory: Path, **opts: Any) -> None:
         aggregator=opts["aggregator"],
         min_batch_size=opts["min_batch_size"],
         training=TrainingRecipe(batch_size=max(opts["min_batch_size"], TrainingRecipe().batch_size)),
+        gather_s=opts["gather"],
     )
     config = CoalitionConfig(
-        name=opts["name"] or directory.name,
+        name=opts["name"] or target.name,
         rules=rules,
         chain=opts["chain"],
         store=opts["store"],
@@ -175,7 +220,7 @@ def init(directory: Path, **opts: Any) -> None:
         address = create_keystore(directory / keystore, password, opts["scrypt_n"])
         config.participants[name] = Participant(address=address, keystore=keystore, roles=roles)
 
-    store = open_store(config.store, directory)
+    store = open_store(store_url(config.store, target), directory)
     genesis = make_genesis(spec, opts["seed"], store)
     config.genesis = GenesisModel(
         sha256=genesis.weights_sha256.hex(), cid=genesis.weights_cid, metadata_cid=genesis.metadata_cid
@@ -183,18 +228,17 @@ def init(directory: Path, **opts: Any) -> None:
     store.put(rules.document())  # the rules' CID digest goes on chain at deploy
     config.save()
     data = {
-        "directory": str(directory),
+        "directory": str(target),
         "mode": mode,
         "chain": config.chain,
         "participants": {name: p.address for name, p in config.participants.items()},
         "genesis": {"sha256": config.genesis.sha256, "cid": config.genesis.cid},
     }
-    emit(
-        data,
-        opts["as_json"],
-        f"coalition {config.name} (mode {mode}) created in {directory} with "
-        f"{len(config.participants)} accounts; genesis model {genesis.weights_cid}",
+    text = (
+        f"coalition {config.name} (mode {mode}) created in {target} with "
+        f"{len(config.participants)} accounts; genesis model {genesis.weights_cid}"
     )
+    return data, text
 
 
 # ---------------------------------------------------------------------------- deploy
@@ -241,13 +285,20 @@ def devnet_group() -> None:
 
 
 @devnet_group.command()
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: a free port.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: its last port, else a free one.")
+@click.option(
+    "--block-time",
+    type=click.IntRange(0),
+    default=1,
+    show_default=True,
+    help="Seconds between blocks mined without traffic (0: only on transactions).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @readable_errors
-def up(directory: Path, port: int | None, as_json: bool) -> None:
-    """Start anvil on 127.0.0.1 (its state persists in <dir>/devnet)."""
-    info = anvil_up(directory / "devnet", port)
+def up(directory: Path, port: int | None, block_time: int, as_json: bool) -> None:
+    """Start anvil on 127.0.0.1 (its state persists in <dir>/devnet; its port stays)."""
+    info = anvil_up(directory / "devnet", port, block_time or None)
     emit(info.as_dict(), as_json, f"devnet running at {info.url} (pid {info.pid}, chain {info.chain_id})")
 
 
@@ -273,6 +324,48 @@ def devnet_status(directory: Path, as_json: bool) -> None:
         return
     state = f"running at {info.url}, block {info.block_number}" if info.running else "not running"
     emit(info.as_dict(), as_json, f"devnet {state} (pid {info.pid})")
+
+
+# ---------------------------------------------------------------------------- ipfs
+
+
+@main.group(name="ipfs")
+def ipfs_group() -> None:
+    """Start, stop or inspect the coalition's own IPFS node (store "ipfs" in coalition.json)."""
+
+
+@ipfs_group.command(name="up")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def ipfs_up_command(directory: Path, as_json: bool) -> None:
+    """Start js-ipfs on 127.0.0.1, offline, with its repository in <dir>/ipfs (its ports stay)."""
+    info = ipfs_up(directory / IPFS_REPO)
+    emit(asdict(info), as_json, f"IPFS node running at {info.url} (pid {info.pid})")
+
+
+@ipfs_group.command(name="down")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def ipfs_down_command(directory: Path, as_json: bool) -> None:
+    """Stop the IPFS node (its content is kept for the next `up`)."""
+    stopped = ipfs_down(directory / IPFS_REPO)
+    emit({"stopped": stopped}, as_json, "IPFS node stopped" if stopped else "no IPFS node was running")
+
+
+@ipfs_group.command(name="status")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def ipfs_status_command(directory: Path, as_json: bool) -> None:
+    """Whether the coalition's IPFS node runs, and where."""
+    info = ipfs_status(directory / IPFS_REPO)
+    if info is None:
+        emit({"running": False}, as_json, "no IPFS node here")
+        return
+    state = f"running at {info.url}" if info.running else f"not running (its URL stays {info.url})"
+    emit(asdict(info), as_json, f"IPFS node {state} (pid {info.pid})")
 
 
 # ---------------------------------------------------------------------------- simulate
@@ -370,11 +463,10 @@ def member_status(directory: Path, name: str, as_json: bool) -> None:
 
     node = _node(directory, name)
     try:
-        rows = [f.as_dict() for f in fates(node)]
+        found = fates(node)
     finally:
         node.close()
-    lines = [f"update {r['update']} on block {r['parent']}: {r['state']} (block {r['block']})" for r in rows]
-    emit({"updates": rows}, as_json, "\n".join(lines) or "no updates yet")
+    emit({"updates": [f.as_dict() for f in found]}, as_json, "\n".join(f.line() for f in found) or "no updates yet")
 
 
 def _daemon_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -407,21 +499,41 @@ def validator_run(directory: Path, name: str, **opts: Any) -> None:
 
 
 def _run_daemon(directory: Path, name: str, opts: dict[str, Any], general: bool, votes: bool) -> None:
-    """Logging to stderr, the node and its test sets opened, its passes run until Ctrl-C, all closed."""
+    """Logging to stderr, then the daemon: opened (waiting out an outage), its passes run until
+    Ctrl-C or SIGTERM, everything closed."""
     import logging
 
+    from tclearn.engine.steps import ValidatorRole
     from tclearn.nodes import daemon
     from tclearn.nodes.site import validator_role
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    node = _node(directory, name)
+    opened: list[Node] = []
+
+    def open_role() -> ValidatorRole:
+        node = _node(directory, name)
+        try:
+            role = validator_role(node, opts["global_test"], opts["local_test"], general, votes)
+        except BaseException:
+            node.close()
+            raise
+        opened.append(node)
+        return role
+
+    def close() -> None:
+        for node in opened:
+            node.close()
+
     try:
-        role = validator_role(node, opts["global_test"], opts["local_test"], general, votes)
-        daemon.run(role, opts["poll"], opts["once"])
+        if opts["once"]:
+            try:
+                daemon.run(open_role(), opts["poll"], once=True)
+            finally:
+                close()
+        else:
+            daemon.serve(open_role, close, opts["poll"])
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
-    finally:
-        node.close()
 
 
 @main.group()

@@ -6,6 +6,7 @@
 <dir>/chain.journal       the in-process chain's journal (chain "inprocess")
 <dir>/store/              the embedded content store (store "local")
 <dir>/devnet/             the project-managed anvil (chain "anvil")
+<dir>/ipfs/               the coalition's own IPFS node (store "ipfs")
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from eth_account.signers.local import LocalAccount
 from tclearn.chain.accounts import load_account, resolve_password
 from tclearn.chain.backends import Chain, connect
 from tclearn.chain.ledger import ROLES, Ledger, LedgerParams
-from tclearn.errors import ConfigError
+from tclearn.errors import ChainError, ConfigError
 from tclearn.fileio import write_atomic
 from tclearn.rules import CoalitionRules
-from tclearn.services import anvil_status
+from tclearn.services import anvil_status, ipfs_status
+from tclearn.store.base import StoreError
 
 CONFIG_NAME = "coalition.json"
 MANAGED_DEVNET = "anvil"
+MANAGED_IPFS = "ipfs"
+IPFS_REPO = "ipfs"  # the coalition's own IPFS node's repository, in its directory
 
 
 @dataclass
@@ -90,19 +94,47 @@ class CoalitionConfig:
     def load(cls, directory: Path) -> CoalitionConfig:
         path = directory / CONFIG_NAME
         try:
-            raw: dict[str, Any] = json.loads(path.read_text())
+            raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ConfigError(f"no coalition at {directory} (missing {CONFIG_NAME}): run tclearn init") from exc
+        except IsADirectoryError as exc:
+            raise ConfigError(f"{path} is a directory, not a coalition file") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path} is not text (byte {exc.start} is not UTF-8)") from exc
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path} is not a JSON object")
         try:
-            raw["participants"] = {k: Participant(**v) for k, v in raw.get("participants", {}).items()}
-            raw["genesis"] = GenesisModel(**raw["genesis"]) if raw.get("genesis") else None
-            raw["ledger"] = Deployed(**raw["ledger"]) if raw.get("ledger") else None
-            raw["rules"] = CoalitionRules.from_dict(raw["rules"])
-            return cls(**raw, directory=directory)
+            raw["participants"] = {k: Participant(**v) for k, v in _mapping(raw, "participants").items()}
+            raw["genesis"] = GenesisModel(**_mapping(raw, "genesis")) if raw.get("genesis") else None
+            raw["ledger"] = Deployed(**_mapping(raw, "ledger")) if raw.get("ledger") else None
+            raw["rules"] = CoalitionRules.from_dict(_mapping(raw, "rules"))
+            config = cls(**raw, directory=directory)
         except (TypeError, KeyError) as exc:
             raise ConfigError(f"{path} has unexpected or missing fields: {exc}") from exc
+        config.check_types(path)
+        return config
+
+    def check_types(self, path: Path) -> None:
+        """The values a node acts on, checked once: a wrong one is one line here, not a
+        traceback deep in a transaction."""
+        for name in ("name", "chain", "store", "deployer"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{path}: {name} must be a string")
+        for name in ("proposal_timeout", "vote_timeout", "membership_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{path}: {name} must be a positive whole number of seconds")
+        for who, participant in self.participants.items():
+            if not _is_address(participant.address):
+                raise ConfigError(f"{path}: participant {who} has no valid address ({participant.address!r})")
+            if not isinstance(participant.keystore, str) or not isinstance(participant.roles, list):
+                raise ConfigError(f"{path}: participant {who} needs a keystore path and a list of roles")
+        if self.ledger is not None and not _is_address(self.ledger.address):
+            raise ConfigError(f"{path}: the ledger address {self.ledger.address!r} is not an address (0x + 40 hex)")
 
     def save(self) -> None:
         data = asdict(self)
@@ -137,8 +169,11 @@ class CoalitionConfig:
             return self.chain
         info = anvil_status(self.devnet_dir)
         if info is None or not info.running:
-            raise ConfigError(f"the coalition's devnet is not running: tclearn --dir {self.directory} devnet up")
+            raise ChainError(f"the coalition's devnet is not running: tclearn --dir {self.directory} devnet up")
         return info.url
+
+    def store_url(self) -> str:
+        return store_url(self.store, self.directory)
 
     def connect(self) -> Chain:
         return connect(self.chain_url(), self.directory)
@@ -160,10 +195,16 @@ class CoalitionConfig:
             raise ConfigError(f"no participant {name!r} in {self.name} (known: {known})") from exc
 
     def unlock(self, name: str) -> LocalAccount:
-        """The participant's key, decrypted in memory."""
+        """The participant's key, decrypted in memory; refused if it is not the account the
+        config names (a changed address would otherwise be silently ignored)."""
         participant = self.participant(name)
         password_file = self.directory / self.password_file if self.password_file else None
-        return load_account(self.directory / participant.keystore, resolve_password(password_file))
+        account = load_account(self.directory / participant.keystore, resolve_password(password_file))
+        if account.address.lower() != participant.address.lower():
+            raise ConfigError(
+                f"{CONFIG_NAME} says {name} is {participant.address}, but its keystore holds {account.address}"
+            )
+        return account
 
     def roles(self) -> dict[str, list[str]]:
         """Addresses by role, as the ledger's constructor takes them."""
@@ -172,3 +213,33 @@ class CoalitionConfig:
             for role in participant.roles:
                 by_role[role].append(participant.address)
         return by_role
+
+
+def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{CONFIG_NAME}: {key} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _is_address(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 42 and value.startswith("0x") and _is_hex(value[2:])
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return True
+
+
+def store_url(store: str, directory: Path) -> str:
+    """The URL to open store `store` of the coalition in `directory`: the coalition's own IPFS
+    node ("ipfs") resolves to where it listens."""
+    if store != MANAGED_IPFS:
+        return store
+    info = ipfs_status(directory / IPFS_REPO)
+    if info is None or not info.running:
+        raise StoreError(f"the coalition's IPFS node is not running: tclearn --dir {directory} ipfs up")
+    return info.url

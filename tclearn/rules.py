@@ -23,6 +23,8 @@ from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES, Strategy, strategy
 from tclearn.store.base import ContentStore, StoreError
 from tclearn.store.cid import cid_digest, cid_v0, digest_to_cid
 
+GATHER_S = 10  # the general's default gathering window, in seconds
+
 
 @dataclass(frozen=True)
 class TrainingRecipe:
@@ -44,6 +46,9 @@ class CoalitionRules:
     tolerance: Tolerance = field(default_factory=Tolerance)
     min_batch_size: int = 16
     training: TrainingRecipe = field(default_factory=TrainingRecipe)
+    # Seconds the drawn general waits after the first update on the head before it proposes,
+    # so that updates sent together are proposed together rather than the first one alone.
+    gather_s: int = GATHER_S
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

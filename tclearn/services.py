@@ -7,10 +7,15 @@ downloads its binary at install, impossible here). Each listens on 127.0.0.1 onl
 state in the directory it is given, and leaves a small record there (pid, URL) so `status` and
 `down` work from another process:
 
-- anvil dumps its chain state every few seconds and on exit, and loads it again at the next
-  `up`, so a restarted devnet keeps its chain (`tclearn devnet up|down|status`);
+- anvil dumps its chain state every second and on exit, and loads it again at the next `up`,
+  so a restarted devnet keeps its chain (`tclearn devnet up|down|status`). The coalition's
+  devnet also mines a block every second, as a consortium chain does, besides one per
+  transaction: deadlines pass, and a silent general is replaced, without any traffic;
 - js-ipfs runs `--offline` with its own repository (IPFS_PATH): content persists across
-  restarts, nothing is announced to any network.
+  restarts, nothing is announced to any network (`tclearn ipfs up|down|status`).
+
+A service keeps its port across restarts (the record stays when it stops), so the URLs nodes
+were given stay true.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ NODE_MODULES = Path(os.environ.get("TCLEARN_NODE_MODULES", Path(__file__).resolv
 ANVIL = NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 JSIPFS = NODE_MODULES / ".bin" / "jsipfs"
 HOST = "127.0.0.1"
-ANVIL_STATE_INTERVAL_S = 5
+ANVIL_STATE_INTERVAL_S = 1  # anvil's finest: a hard kill loses at most this much of the chain
 ANVIL_READY_S = 20.0
 IPFS_READY_S = 60.0
 
@@ -81,6 +86,17 @@ def _stop(pid: int, first: signal.Signals, timeout_s: float) -> bool:
     return True
 
 
+def _require_free(port: int, error: type[TCLearnError]) -> None:
+    """Refuses, in one line, a port another process listens on (connections of the last run
+    lingering in TIME_WAIT do not count: the servers bind with SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            raise error(f"port {port} on {HOST} is taken by another process: stop it, or pass --port") from None
+
+
 def _read_record(path: Path, error: type[TCLearnError]) -> dict[str, object] | None:
     try:
         return dict(json.loads(path.read_text()))
@@ -106,19 +122,23 @@ class DevnetInfo:
         return asdict(self)
 
 
-def anvil_up(directory: Path, port: int | None = None) -> DevnetInfo:
-    """Starts anvil for this directory (or returns the one already running)."""
+def anvil_up(directory: Path, port: int | None = None, block_time: int | None = None) -> DevnetInfo:
+    """Starts anvil for this directory (or returns the one already running), on `port`, else
+    on the port it had before, else on a free one; with `block_time`, it also mines a block
+    every that many seconds."""
     current = anvil_status(directory)
     if current is not None and current.running:
         return current
     if not ANVIL.exists():
         raise DevnetError(f"anvil not installed at {ANVIL}: run scripts/setup.sh (npm install)")
     directory.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
+    port = port or (current.port if current is not None else free_port())
+    _require_free(port, DevnetError)
+    interval = ["--block-time", str(block_time), "--mixed-mining"] if block_time else []
     with (directory / "anvil.log").open("ab") as log:
         process = subprocess.Popen(
             [
-                *(str(ANVIL), "--host", HOST, "--port", str(port), "--silent"),
+                *(str(ANVIL), "--host", HOST, "--port", str(port), "--silent", *interval),
                 *("--state", str(directory / "state.json"), "--state-interval", str(ANVIL_STATE_INTERVAL_S)),
             ],
             stdout=log,
@@ -142,9 +162,7 @@ def anvil_down(directory: Path, timeout_s: float = 10.0) -> bool:
     record = _read_record(directory / "anvil.json", DevnetError)
     if record is None:
         return False
-    stopped = _stop(int(record["pid"]), signal.SIGTERM, timeout_s)  # type: ignore[call-overload]
-    (directory / "anvil.json").unlink(missing_ok=True)
-    return stopped
+    return _stop(int(record["pid"]), signal.SIGTERM, timeout_s)  # type: ignore[call-overload]
 
 
 def anvil_status(directory: Path) -> DevnetInfo | None:
@@ -179,7 +197,8 @@ class IpfsNodeInfo:
 
 
 def ipfs_up(repo: Path) -> IpfsNodeInfo:
-    """Initialises the repository if needed and starts the daemon; returns once it serves."""
+    """Initialises the repository if needed (choosing its loopback ports once: they stay) and
+    starts the daemon; returns once it serves."""
     current = ipfs_status(repo)
     if current is not None and current.running:
         return current
@@ -191,7 +210,9 @@ def ipfs_up(repo: Path) -> IpfsNodeInfo:
         subprocess.run(
             [str(JSIPFS), "init", "--profile", "test", "--emptyRepo"], env=env, check=True, capture_output=True
         )
-    api_port = _configure_loopback(repo / "config")
+        _configure_loopback(repo / "config")
+    api_port = _api_port(repo / "config")
+    _require_free(api_port, StoreError)
     log_path = repo / "daemon.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -218,7 +239,6 @@ def ipfs_up(repo: Path) -> IpfsNodeInfo:
 def ipfs_down(repo: Path, timeout_s: float = 15.0) -> bool:
     """Stops the daemon cleanly (SIGINT), killing it if it lingers. False if none ran."""
     record = _read_record(repo / "node.json", StoreError)
-    (repo / "node.json").unlink(missing_ok=True)
     if record is None:
         return False
     return _stop(int(record["pid"]), signal.SIGINT, timeout_s)  # type: ignore[call-overload]
@@ -231,6 +251,13 @@ def ipfs_status(repo: Path) -> IpfsNodeInfo | None:
         return None
     pid, url = int(record["pid"]), str(record["url"])  # type: ignore[call-overload]
     return IpfsNodeInfo(pid, url, alive(pid) and _ipfs_answers(url))
+
+
+def _api_port(config_path: Path) -> int:
+    try:
+        return int(json.loads(config_path.read_text())["Addresses"]["API"].rsplit("/", 1)[1])
+    except (OSError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise StoreError(f"{config_path} names no API address: delete the repository to start afresh") from exc
 
 
 def _configure_loopback(config_path: Path) -> int:

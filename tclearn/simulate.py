@@ -180,7 +180,8 @@ class Simulation:
             )
             for v in self.coalition.validators
         ]
-        self.roles = [ValidatorRole(voter, General(voter.account)) for voter in self.voters]
+        gather_s = config.rules().gather_s
+        self.roles = [ValidatorRole(voter, General(voter.account, gather_s)) for voter in self.voters]
         self.phases: Phases = NO_PHASES
         self.attack_updates: set[int] = set()
         self.member_of_update: dict[int, int] = {}

@@ -116,4 +116,5 @@ def test_devnet_commands_and_a_coalition_on_anvil(tmp_path: Path) -> None:
         code, out, _ = run(tmp_path, "devnet", "down", "--json")
     assert json.loads(out) == {"stopped": True}
     code, out, _ = run(tmp_path, "devnet", "status", "--json")
-    assert json.loads(out) == {"running": False}
+    stopped = json.loads(out)
+    assert not stopped["running"] and stopped["url"] == up["url"], "its URL stays for the next `up`"

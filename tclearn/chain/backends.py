@@ -80,6 +80,12 @@ class Chain(ABC):
         in parallel never would. Holding the clock makes chain time the schedule's.
         """
 
+    @property
+    def can_roll_back(self) -> bool:
+        """True where blocks already read may be lost: a devnet killed before it saved its
+        state, a consortium chain that reorganised. The in-process journal never loses one."""
+        return True
+
     def now(self) -> int:
         """Timestamp of the latest block: the clock the ledger's deadlines are read against."""
         return int(self.w3.eth.get_block("latest")["timestamp"])
@@ -131,6 +137,10 @@ class InProcessChain(Chain):
     @property
     def is_dev(self) -> bool:
         return True
+
+    @property
+    def can_roll_back(self) -> bool:
+        return False
 
     def send_raw(self, raw_transaction: bytes) -> TxReceipt:
         ts = self._stamp()
@@ -266,28 +276,34 @@ def _session_for(url: str) -> requests.Session:
 # ---------------------------------------------------------------------------- JSON-RPC
 
 
+class _ReportingProvider(HTTPProvider):
+    """web3's HTTP provider, whose transport failures are `ChainError`s: a node that restarts
+    or a network that drops is an outage every caller handles the same way (nodes back off and
+    retry, one-shot commands print one line), wherever in web3 the request was made."""
+
+    def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+        try:
+            return super()._make_request(method, request_data)
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise ChainError(f"chain unreachable at {self.endpoint_uri}: {exc.__class__.__name__}") from exc
+
+
 class RpcChain(Chain):
     """Any EVM JSON-RPC endpoint: a devnet, or a consortium chain spanning the members' sites."""
 
     def __init__(self, url: str, timeout_s: float = 30.0):
         self.url = url
         self._held = False
-        provider = HTTPProvider(url, request_kwargs={"timeout": timeout_s}, session=_session_for(url))
+        provider = _ReportingProvider(url, request_kwargs={"timeout": timeout_s}, session=_session_for(url))
         self.w3 = Web3(_caching_identity(provider))
-        try:
-            self._client = str(self.w3.client_version).lower()
-        except (requests.exceptions.RequestException, OSError) as exc:
-            raise ChainError(f"chain unreachable at {url}: {exc.__class__.__name__}") from exc
+        self._client = str(self.w3.client_version).lower()
 
     @property
     def is_dev(self) -> bool:
         return any(name in self._client for name in DEV_CLIENTS)
 
     def send_raw(self, raw_transaction: bytes) -> TxReceipt:
-        try:
-            return self._receipt(self.w3.eth.send_raw_transaction(raw_transaction))
-        except (requests.exceptions.RequestException, OSError) as exc:
-            raise ChainError(f"chain unreachable at {self.url}: {exc.__class__.__name__}") from exc
+        return self._receipt(self.w3.eth.send_raw_transaction(raw_transaction))
 
     def fund(self, address: str, wei: int) -> None:
         self._require_dev("fund accounts")

@@ -136,10 +136,13 @@ class Ledger:
         self.address = to_checksum_address(address)
         self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=self.artifact.abi)
         self.errors = ErrorDecoder(self.artifact.abi)
-        # Events never change once emitted: what was read of them is kept.
+        # Events never change once emitted: what was read of them is kept, unless the chain
+        # rolls back past them (`_follow`).
         self._block_records: dict[int, BlockRecord] = {}
         self._update_records: dict[int, UpdateRecord] = {}
         self._log_cache: dict[str, tuple[list[Any], int]] = {}
+        self._tip: tuple[int, bytes] | None = None
+        self.rollbacks = 0
         if not chain.w3.eth.get_code(self.address):
             raise ChainError(f"no contract at {self.address} on {chain.url}")
 
@@ -315,13 +318,51 @@ class Ledger:
         yet for this event (a full scan per question grows with the chain, and the in-process
         EVM rebuilds every receipt it scans).
         """
-        seen, scanned = self._log_cache.get(event, ([], -1))
         latest = self.chain.w3.eth.block_number
+        self._follow(latest)
+        seen, scanned = self._log_cache.get(event, ([], -1))
         if latest > scanned:
             fresh = getattr(self.contract.events, event).get_logs(from_block=scanned + 1, to_block=latest)
             seen = seen + list(fresh)
             self._log_cache[event] = (seen, latest)
         return [log for log in seen if all(log["args"][k] == v for k, v in filters.items())]
+
+    def follow(self) -> int:
+        """Notices a chain that lost blocks (see `_follow`); returns the rollbacks seen so far."""
+        if self.chain.can_roll_back:
+            self._follow(self.chain.w3.eth.block_number)
+        return self.rollbacks
+
+    def first_update_time(self, parent: int) -> int | None:
+        """Chain time at which the first update on block `parent` was registered (None: none yet)."""
+        logs = self._logs("UpdateRegistered", parent=parent)
+        if not logs:
+            return None
+        return int(self.chain.w3.eth.get_block(logs[0]["blockNumber"])["timestamp"])
+
+    def vote_commitment(self, validator: str) -> bytes | None:
+        """The draw commitment `validator` made in its last vote the chain holds (None: none)."""
+        cast = self._logs("VoteCast", validator=to_checksum_address(validator))
+        return bytes(cast[-1]["args"]["nextCommit"]) if cast else None
+
+    def _follow(self, latest: int) -> None:
+        """Forgets every event read so far if the chain lost blocks since they were read (the
+        block last seen is gone, or is another block now): a restarted devnet that had not saved
+        its last blocks, a consortium chain that reorganised."""
+        if not self.chain.can_roll_back:
+            return
+        tip = self._tip
+        if tip is not None and latest == tip[0]:
+            return
+        if tip is not None and (latest < tip[0] or self._block_hash(tip[0]) != tip[1]):
+            self._block_records.clear()
+            self._update_records.clear()
+            self._log_cache.clear()
+            self.rollbacks += 1
+        self._tip = (latest, self._block_hash(latest))
+
+    def _block_hash(self, number: int) -> bytes:
+        return bytes(self.chain.w3.eth.get_block(number)["hash"])
 
     def _event(self, receipt: TxReceipt, name: str) -> dict[str, Any]:
         events = getattr(self.contract.events, name)().process_receipt(receipt, errors=DISCARD)

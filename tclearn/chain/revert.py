@@ -7,6 +7,7 @@ with the revert data as hex. Both carry the same bytes: selector + ABI-encoded a
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from eth_abi import decode
@@ -66,8 +67,24 @@ def revert_data(exc: BaseException) -> bytes | None:
                 first = first.args[0]
             if isinstance(first, bytes):
                 return first
+            if isinstance(first, str):  # eth_call gives the bytes as their repr, in a message
+                data = _bytes_literal(first)
+                if data is not None:
+                    return data
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _bytes_literal(message: str) -> bytes | None:
+    """The `b'...'` literal a message ends with, as bytes (never evaluated as code beyond it)."""
+    start = message.find("b'")
+    if start < 0 or not message.endswith("'"):
+        return None
+    try:
+        value = ast.literal_eval(message[start:])
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, bytes) else None
 
 
 def _abi_type(arg: dict[str, Any]) -> str:

@@ -10,13 +10,20 @@ import numpy as np
 from tclearn.data.datasets import DataError, Dataset
 
 
-def load_local_data(path: Path, input_shape: tuple[int, ...]) -> Dataset:
-    """A CSV file, or an image folder, as the coalition's input shape."""
+def load_local_data(path: Path, input_shape: tuple[int, ...], num_classes: int) -> Dataset:
+    """A CSV file, or an image folder, as the coalition's input shape, its labels checked to
+    be among the coalition's `num_classes` classes."""
     if path.is_dir():
         from tclearn.data.images import load_image_folder
 
-        return load_image_folder(path, input_shape).dataset
-    return load_csv(path, input_shape)
+        data = load_image_folder(path, input_shape).dataset
+    else:
+        data = load_csv(path, input_shape)
+    if len(data.y) and int(data.y.max()) >= num_classes:
+        raise DataError(
+            f"{path}: label {int(data.y.max())} is not one of this coalition's classes 0..{num_classes - 1}"
+        )
+    return Dataset(data.name, data.x, data.y, num_classes)
 
 
 def load_csv(path: Path, input_shape: tuple[int, ...], num_classes: int | None = None) -> Dataset:

@@ -68,6 +68,10 @@ def settle_round(chain: Chain, ledger: Ledger, roles: list[ValidatorRole], phase
             if outcome is None:
                 continue
             outcomes.append(outcome)
+            if outcome.action == "gathering":  # the general waits a moment for more updates
+                wait_past(chain, int(outcome.detail) - 1)
+                acted = True
+                continue
             if outcome.action == "proposed":
                 block = outcome.block
             if outcome.action == "no-candidate":

@@ -37,7 +37,9 @@ from tclearn.store.cid import cid_digest
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one step did: `submitted`, `expired`, `redrawn`, `proposed`, `no-candidate`,
+    """What one step did: `submitted`, `expired`, `redrawn`, `gathering` (the general waits
+    for more updates until chain time `detail`), `proposed`, `no-candidate` (its
+    `detail` is `unchanged` when the general had already found nothing on the same chain),
     `voted`, or `refused` (the ledger refused its transaction; `detail` says why)."""
 
     action: str
@@ -114,6 +116,7 @@ class General:
     so that it screens again only once something changed on chain."""
 
     account: LocalAccount
+    gather_s: int = 0  # the coalition's gathering window (`CoalitionRules.gather_s`)
     nothing_for: tuple[int, int, int] | None = None
     last_excluded: dict[int, str] = field(default_factory=dict)
 
@@ -128,11 +131,16 @@ def propose_if_drawn(
         cursor, current = ledger.cursor(), ledger.current_round()
     if cursor.open or current.general != general.account.address:
         return None
-    if ledger.chain.now() > current.deadline:
+    now = ledger.chain.now()
+    if now > current.deadline:
         return None  # too late: the round is about to be redrawn
+    if general.gather_s and (first := ledger.first_update_time(cursor.head)) is not None:
+        until = first + general.gather_s
+        if now < until:
+            return Outcome("gathering", detail=str(until))
     seen = (cursor.head, cursor.update_count, current.number)
-    if general.nothing_for == seen:
-        return Outcome("no-candidate", excluded=general.last_excluded)
+    if general.nothing_for == seen:  # nothing changed since it last found nothing
+        return Outcome("no-candidate", detail="unchanged", excluded=general.last_excluded)
     with phases("candidate"):
         screened = build_candidate(ctx, voter.evaluator, voter.strategy)
     if screened.candidate is None:
@@ -187,6 +195,7 @@ def validator_pass(role: ValidatorRole, phases: Phases = NO_PHASES) -> Outcome |
     that has something to do. A pass acts at most once, so every node sees the chain as the
     last transaction left it."""
     with phases("polling"):
+        role.ctx.ledger.follow()
         outcome = keep_moving(role.ctx.ledger, role.voter.account)
     if outcome is None and role.general is not None:
         outcome = propose_if_drawn(role.ctx, role.general, role.voter, phases)

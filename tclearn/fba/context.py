@@ -25,6 +25,16 @@ class CoalitionContext:
     settled: dict[Hashable, Any] = field(default_factory=dict, repr=False)
     """Answers about closed rounds, which never change, kept by whoever computes them."""
     _lineages: dict[int, frozenset[bytes]] = field(default_factory=dict, repr=False)
+    _rollbacks: int = field(default=0, repr=False)
+
+    def known(self) -> dict[Hashable, Any]:
+        """`settled`, emptied first if the chain lost blocks since it was filled: a closed round
+        the chain no longer holds may be played again differently."""
+        if self.ledger.rollbacks != self._rollbacks:
+            self._rollbacks = self.ledger.rollbacks
+            self.settled.clear()
+            self._lineages.clear()
+        return self.settled
 
     def block_weights(self, block_id: int) -> tuple[bytes, State]:
         """The stored bytes of a block's model, verified against the chain, and its tensors."""
@@ -49,6 +59,7 @@ class CoalitionContext:
 
         A block's ancestry never changes, so each answer is kept.
         """
+        self.known()
         if block_id not in self._lineages:
             record = self.ledger.block_record(block_id)
             above = self.lineage_hashes(record.parent) if record.parent else frozenset()

@@ -23,6 +23,8 @@ from tclearn.store.base import StoreError
 
 FREE_RIDE_RELATIVE_CHANGE = 1e-6
 OUTLIER_FACTOR = 3.0
+MIN_PEERS = 3  # updates a typical step is taken from, at least
+HISTORY_BLOCKS = 5  # blocks of the lineage whose accepted updates stand in for missing peers
 
 
 @dataclass
@@ -30,10 +32,14 @@ class Round:
     """The updates registered on one parent block, read once, and their typical step.
 
     `typical_step` is the median step size per batch (L2 distance to the parent divided by the
-    batches an epoch of the member's data makes) of those updates, or, with fewer than three of
-    them, of the last single-update blocks of the lineage. An update stepping several times
-    further per batch than is typical (scaled or sign-flipped) is an outlier, however harmless
-    it looks on the test sets.
+    batches an epoch of the member's data makes) of those updates. With fewer than `MIN_PEERS`
+    of them, it comes from a robust history instead: the rounds that made the last
+    `HISTORY_BLOCKS` blocks of the lineage, where each member counts once, with the median of
+    its own steps (`member_steps`). It is None while fewer than `MIN_PEERS` members stepped in
+    that history too: an update is never judged against one or two peers, nor against the one
+    member that happened to be accepted, so an honest member is not an outlier for lack of
+    company. An update stepping several times further per batch than is typical (scaled or
+    sign-flipped) is an outlier, however harmless it looks on the test sets.
     """
 
     block_id: int
@@ -51,9 +57,9 @@ def read_round(ctx: CoalitionContext, block_id: int, updates: Sequence[UpdateRec
         for update in updates
         if not isinstance(weights := loaded[update.id], str)
     ]
-    if len(steps) < 3:
-        steps = _lineage_steps(ctx, block_id)
-    typical = float(np.median(steps)) if len(steps) >= 2 else None
+    if len(steps) < MIN_PEERS:
+        steps = [float(np.median(own)) for own in member_steps(ctx, block_id).values()]
+    typical = float(np.median(steps)) if len(steps) >= MIN_PEERS else None
     return Round(block_id, state, ctx.lineage_hashes(block_id), typical, loaded)
 
 
@@ -75,11 +81,11 @@ def intrinsic_check(ctx: CoalitionContext, update: UpdateRecord, parent: Round) 
 
 
 def load_update(ctx: CoalitionContext, update: UpdateRecord) -> State | str:
-    """The update's tensors, or why they cannot be had (`architecture`, `integrity`)."""
+    """The update's tensors, or why they cannot be had (a `WEIGHTS_REASONS` code, `integrity`)."""
     try:
         return ctx.update_weights(update)
-    except ModelRejected:
-        return "architecture"
+    except ModelRejected as exc:
+        return exc.reason
     except StoreError:
         return "integrity"
 
@@ -97,12 +103,25 @@ def _norm(state: State) -> float:
     return float(np.sqrt(sum(float(torch.sum(t.double() ** 2)) for t in state.values())))
 
 
-def _lineage_steps(ctx: CoalitionContext, block_id: int, depth: int = 5) -> list[float]:
-    """Steps per batch of the last single-update blocks of the lineage (sequential learning)."""
-    steps = []
-    for block in ctx.ledger.lineage(block_id)[:depth]:
+def member_steps(ctx: CoalitionContext, block_id: int) -> dict[str, list[float]]:
+    """Each member's steps per batch in the rounds that made the last `HISTORY_BLOCKS` blocks
+    of the lineage ending at `block_id`: every readable update registered on those blocks'
+    parents up to the newest each block holds, accepted or not (kept: it never changes)."""
+    steps: dict[str, list[float]] = {}
+    for block in ctx.ledger.lineage(block_id)[:HISTORY_BLOCKS]:
         record = ctx.ledger.block_record(block)
-        if len(record.update_ids) == 1:
-            update = ctx.ledger.update_record(record.update_ids[0])
-            steps.append(step_per_batch(ctx.block_weights(record.parent)[1], ctx.block_weights(block)[1], update))
+        if not record.parent:
+            continue
+        key = ("member-steps", block)
+        known = ctx.known()
+        if key not in known:
+            parent = ctx.block_weights(record.parent)[1]
+            newest = max(record.update_ids)  # what the block's general could have seen, at least
+            known[key] = [
+                (update.member, step_per_batch(parent, weights, update))
+                for update in ctx.ledger.updates_on(record.parent)
+                if update.id <= newest and not isinstance(weights := load_update(ctx, update), str)
+            ]
+        for member, step in known[key]:
+            steps.setdefault(member, []).append(step)
     return steps

@@ -26,6 +26,12 @@ REASONS = (
     "outlier",
     "harmful-update",
     "suspended",
+    # a weights file's own refusals (`ModelRejected.reason`); appended, so earlier codes keep their numbers
+    "malformed",
+    "oversized",
+    "dtype",
+    "shape",
+    "non-finite",
 )
 
 

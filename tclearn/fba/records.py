@@ -17,8 +17,10 @@ from tclearn.chain.ledger import UpdateRecord
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.integrity import Round, intrinsic_check, read_round
 from tclearn.model.family import State
+from tclearn.model.weights import WEIGHTS_REASONS
 
-STRIKE_REASONS = frozenset({"architecture", "replay", "free-ride", "outlier"})
+# What an update is, whatever it does to the test sets: each a strike against its member.
+STRIKE_REASONS = frozenset({*WEIGHTS_REASONS, "replay", "free-ride", "outlier"})
 STRIKE_WINDOW = 10  # closed rounds of the lineage a member's record covers
 STRIKE_LIMIT = 3
 
@@ -48,12 +50,13 @@ def strikes(ctx: CoalitionContext, member: str, block_id: int) -> int:
 def _closed_round_strikes(ctx: CoalitionContext, parent: int, child: int) -> Counter[str]:
     """Strikes per member in the round on `parent` that `child` closed (kept: it never changes)."""
     key = ("strikes", child)
-    if key in ctx.settled:
-        return ctx.settled[key]
+    settled = ctx.known()
+    if key in settled:
+        return settled[key]
     cutoff = min((u.id for u in ctx.ledger.updates_on(child)), default=None)
     updates = [u for u in ctx.ledger.updates_on(parent) if cutoff is None or u.id < cutoff]
     closed = read_round(ctx, parent, updates)
     counts = Counter(u.member for u in updates if intrinsic_check(ctx, u, closed)[0] in STRIKE_REASONS)
     if cutoff is not None:  # settled only once the next round has begun
-        ctx.settled[key] = counts
+        settled[key] = counts
     return counts

@@ -31,8 +31,8 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
     try:
         data, _ = ctx.block_weights(block_id)
         metadata = ctx.get_json(record.metadata_hash)
-    except ModelRejected:
-        return evaluator.refusal("architecture")
+    except ModelRejected as exc:
+        return evaluator.refusal(exc.reason)
     except (StoreError, ValueError, KeyError):
         return evaluator.refusal("integrity")
     if not strategy.declared_by(metadata):

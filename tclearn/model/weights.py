@@ -44,8 +44,12 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+# Why a weights file is refused, first rule broken first.
+WEIGHTS_REASONS = ("oversized", "malformed", "architecture", "dtype", "shape", "non-finite")
+
+
 class ModelRejected(TCLearnError):
-    """A weights file that must not be used; `reason` is one of the codes below."""
+    """A weights file that must not be used; `reason` is one of WEIGHTS_REASONS."""
 
     def __init__(self, reason: str, detail: str):
         self.reason = reason

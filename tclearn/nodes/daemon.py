@@ -1,36 +1,99 @@
 """The validator daemon (and the general's, kept apart): the engine's pass, every few seconds.
 
-Foreground, Ctrl-C safe: a validator's progress is persisted before every transaction
-(`Voter`), so a restart neither double-votes nor misses the open candidate. A refused
-transaction is an outcome of the pass, logged; a chain or store that cannot be reached is
-logged in one line and retried with backoff, and the daemon keeps running.
+A daemon runs for months on networks where the chain, the store or the node itself restarts,
+so nothing but a stop request ends it:
+
+- a chain or store that cannot be reached (`ChainError`, `StoreError`), at start or later, is
+  logged in one line and retried with backoff; after any error the validator's recorded
+  progress is reconciled with the chain before it acts again (`Voter.reconcile`);
+- a transaction the ledger refuses is an outcome of the pass, logged, not an error;
+- an error nobody expected is a bug: logged once with its traceback, then retried like an
+  outage, so one bad answer cannot take a validator's vote out of the coalition;
+- SIGTERM stops it as Ctrl-C does. A validator's progress is persisted before every
+  transaction, so a stop or a kill at any moment neither double-votes nor loses its secret.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import time
+from collections.abc import Callable
+from types import FrameType
 
 from tclearn.engine.steps import Outcome, ValidatorRole, validator_pass
-from tclearn.errors import TCLearnError
+from tclearn.errors import ChainError, ConfigError, TCLearnError
+from tclearn.store.base import StoreError
 
 log = logging.getLogger("tclearn.validator")
 MAX_BACKOFF_S = 30.0
+TRANSIENT = (ChainError, StoreError)
+
+
+class Backoff:
+    """Waits that double from the poll interval up to MAX_BACKOFF_S, reset by a success."""
+
+    def __init__(self, poll_s: float):
+        self.poll_s = poll_s
+        self.next_s = poll_s
+
+    def failed(self, reason: str) -> None:
+        log.warning("%s; retrying in %.0f s", reason, self.next_s)
+        time.sleep(self.next_s)
+        self.next_s = min(self.next_s * 2, MAX_BACKOFF_S)
+
+    def succeeded(self) -> None:
+        self.next_s = self.poll_s
+
+
+def serve(open_role: Callable[[], ValidatorRole], close: Callable[[], None], poll_s: float = 2.0) -> None:
+    """Opens the validator (retrying while its chain or store is down) and runs its passes until
+    SIGTERM or Ctrl-C; `close` releases what `open_role` opened, on the way out."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    backoff = Backoff(poll_s)
+    try:
+        while True:
+            try:
+                role = open_role()
+                break
+            except ConfigError:
+                raise  # a node misconfigured stays misconfigured: say so and stop
+            except TRANSIENT as exc:
+                backoff.failed(f"cannot start yet: {exc}")
+        log.info("started as %s", role.voter.account.address)
+        run(role, poll_s)
+    finally:
+        close()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(role: ValidatorRole, poll_s: float = 2.0, once: bool = False) -> None:
     """Loops until interrupted (or one pass with `once`; then a failure is raised)."""
-    backoff = poll_s
+    backoff = Backoff(poll_s)
+    unsettled = False
+    reported: set[str] = set()
     while True:
         try:
+            if unsettled:
+                role.voter.reconcile()
+                unsettled = False
             report(validator_pass(role))
-            backoff = poll_s
+            backoff.succeeded()
         except TCLearnError as exc:
             if once:
                 raise
-            log.warning("%s; retrying in %.0f s", exc, backoff)
-            time.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            unsettled = True
+            backoff.failed(str(exc))
+            continue
+        except Exception as exc:
+            if once:
+                raise
+            unsettled = True
+            kind = type(exc).__name__
+            if kind not in reported:  # a bug: its traceback once, then one line a time
+                reported.add(kind)
+                log.exception("unexpected %s", kind)
+            backoff.failed(f"unexpected {kind}: {exc}")
             continue
         if once:
             return
@@ -38,7 +101,7 @@ def run(role: ValidatorRole, poll_s: float = 2.0, once: bool = False) -> None:
 
 
 def report(outcome: Outcome | None) -> None:
-    """One log line for what the pass did."""
+    """One log line for what the pass did (for a general that proposed nothing, one per update)."""
     if outcome is None:
         return
     if outcome.action == "voted" and outcome.check is not None:
@@ -47,7 +110,16 @@ def report(outcome: Outcome | None) -> None:
     elif outcome.action == "proposed":
         left_out = f"; left out {outcome.excluded}" if outcome.excluded else ""
         log.info("proposed block %d%s", outcome.block, left_out)
+    elif outcome.action == "no-candidate" and outcome.detail != "unchanged":
+        if not outcome.excluded:
+            log.info("drawn as general: no update to propose yet")
+        for update, reason in sorted(outcome.excluded.items()):
+            log.info("drawn as general: update %d left out (%s)", update, reason)
     elif outcome.action == "refused":
         log.info("the ledger refused: %s", outcome.detail)
     elif outcome.action in ("expired", "redrawn"):
         log.info("round moved on: %s", outcome.action)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -50,9 +50,14 @@ def open_node(directory: Path, name: str) -> Node:
     chain = config.connect()
     try:
         ledger = config.ledger_on(chain)
-        store = open_store(config.store, directory)
+        store = open_store(config.store_url(), directory)
         verify_rules(config.rules, ledger.params().rules_digest, store)
-        family = ModelFamily(ArchitectureSpec(**_spec_fields(config.rules.architecture)))
+        try:
+            family = ModelFamily(ArchitectureSpec(**_spec_fields(config.rules.architecture)))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ConfigError(
+                f"the coalition's architecture {config.rules.architecture} cannot be built: {exc}"
+            ) from exc
         ctx = CoalitionContext(ledger, store, family)
     except Exception:
         chain.close()
@@ -63,7 +68,8 @@ def open_node(directory: Path, name: str) -> Node:
 def member_data(node: Node, data: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """A member's training data: its CSV or image folder, or its shard of the demonstration task."""
     if data is not None:
-        local = load_local_data(data, node.ctx.family.spec.input_shape)
+        spec = node.ctx.family.spec
+        local = load_local_data(data, spec.input_shape, spec.num_classes)
         return local.x, local.y
     dataset, split = _task_split(node.config)
     index = _role_index(node, "member")
@@ -74,9 +80,9 @@ def member_data(node: Node, data: Path | None) -> tuple[np.ndarray, np.ndarray]:
 def validator_evaluator(node: Node, global_path: Path | None, local_path: Path | None) -> Evaluator:
     """A validator's test sets: G and its own L, from files (CSV or image folders) or from the
     demonstration task."""
-    shape = node.ctx.family.spec.input_shape
+    shape, classes = node.ctx.family.spec.input_shape, node.ctx.family.spec.num_classes
     if global_path is not None and local_path is not None:
-        g, local = load_local_data(global_path, shape), load_local_data(local_path, shape)
+        g, local = load_local_data(global_path, shape, classes), load_local_data(local_path, shape, classes)
         return Evaluator(node.ctx.family, g.x, g.y, local.x, local.y, node.config.rules.tolerance)
     if (global_path is None) != (local_path is None):
         raise ConfigError("give both --global-test and --local-test, or neither")
@@ -99,7 +105,8 @@ def validator_role(
     evaluator = validator_evaluator(node, global_path, local_path)
     state = node.config.directory / "state" / node.name / "voter.json"
     voter = Voter(node.ctx, node.account, evaluator, node.config.rules.strategy(), state)
-    return ValidatorRole(voter, General(node.account) if general else None, votes)
+    duty = General(node.account, node.config.rules.gather_s) if general else None
+    return ValidatorRole(voter, duty, votes)
 
 
 def _task_split(config: CoalitionConfig) -> tuple[Dataset, CoalitionSplit]:

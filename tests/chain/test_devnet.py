@@ -1,4 +1,5 @@
-"""The project-managed anvil: start, status, stop, and a restart that keeps the chain."""
+"""The project-managed services: anvil (start, status, stop, a restart that keeps the chain
+and its URL, a chain that moves without traffic) and its IPFS node (tests/store)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ def test_devnet_lifecycle_keeps_state_across_restart(tmp_path: Path) -> None:
         head = coalition.ledger.cursor()
     finally:
         assert services.anvil_down(tmp_path)
-    assert services.anvil_status(tmp_path) is None
+    stopped = services.anvil_status(tmp_path)
+    assert stopped is not None and not stopped.running and stopped.url == info.url
     assert not services.anvil_down(tmp_path)
 
     restarted = services.anvil_up(tmp_path)
     try:
-        assert restarted.pid != info.pid
+        assert restarted.pid != info.pid and restarted.url == info.url, "a restart keeps the URL nodes were given"
         assert Ledger(connect(restarted.url), coalition.ledger.address).cursor() == head
     finally:
         services.anvil_down(tmp_path)
@@ -50,3 +52,30 @@ def test_a_dead_devnet_reports_not_running(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert current is not None and not current.running
     services.anvil_down(tmp_path)
+
+
+def test_the_coalitions_devnet_mines_without_traffic(tmp_path: Path) -> None:
+    """Deadlines pass on an idle chain: a silent general is replaced without any transaction."""
+    import time
+
+    info = services.anvil_up(tmp_path, block_time=1)
+    try:
+        chain = connect(info.url)
+        first = chain.now()
+        time.sleep(2.5)
+        assert chain.now() >= first + 2
+    finally:
+        services.anvil_down(tmp_path)
+
+
+def test_a_port_taken_meanwhile_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    info = services.anvil_up(tmp_path)
+    services.anvil_down(tmp_path)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", info.port))
+        squatter.listen()
+        with pytest.raises(services.DevnetError, match=f"port {info.port} .* is taken"):
+            services.anvil_up(tmp_path)
+

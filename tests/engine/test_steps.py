@@ -67,6 +67,7 @@ def test_a_daemon_whose_vote_comes_after_the_block_closed_misses_it_and_runs_on(
     for index in range(4):
         sim.submit(index, 1, seed=index)
     late, others = sim.roles[0], sim.roles[1:]
+    sim.chain.advance_time(sim.config.rules().gather_s)  # the general's gathering window passes
     for role in others:  # the general among them proposes
         validator_pass(role)
     block = sim.ctx.ledger.cursor().open
@@ -86,3 +87,18 @@ def test_a_daemon_whose_vote_comes_after_the_block_closed_misses_it_and_runs_on(
     assert str(block) not in late.voter.state.voted
     late.voter.check = checking  # type: ignore[method-assign]
     assert validator_pass(late) is None, "a missed block is not checked again"
+
+
+def test_the_general_gathers_updates_for_the_coalitions_window_before_it_proposes(sim: Simulation) -> None:
+    ledger = sim.ctx.ledger
+    sim.submit(0, 1, seed=0)
+    drawn = next(r for r in sim.roles if r.general and r.general.account.address == ledger.current_round().general)
+    waiting = validator_pass(drawn)
+    assert waiting is not None and waiting.action == "gathering"
+    assert int(waiting.detail) == ledger.first_update_time(1) + sim.config.rules().gather_s
+    for index in range(1, 4):  # the others' updates arrive within the window
+        sim.submit(index, 1, seed=index)
+    settled = settle_round(sim.chain, ledger, sim.roles, sim.phases)
+    assert settled.how == "closed" and settled.proposal is not None
+    proposed = set(settled.proposal.candidate.update_ids) | set(settled.excluded)  # type: ignore[union-attr]
+    assert proposed == {1, 2, 3, 4}, "every update of the window was screened, not the first alone"

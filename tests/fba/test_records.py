@@ -96,3 +96,24 @@ def test_a_member_with_three_replays_in_the_window_is_suspended_and_the_record_a
     assert records.strikes(ctx, cheat, head) == 2, "the oldest strike left the window of 4 rounds"
     again = ledgered.step(0, head, 0.01)
     assert records.check_update(ctx, ctx.ledger.update_record(again), read_round(ctx, head, []))[0] is None
+
+
+@pytest.mark.slow
+def test_honest_members_in_a_small_coalition_never_get_a_strike(tmp_path: Path) -> None:
+    """Two members with unequal, non-IID shards: every round has fewer updates than a typical
+    step needs. Against the one member the coalition happened to accept, the other was an
+    outlier round after round; judged on a history where each member counts once, neither is."""
+    from tclearn.simulate import Simulation, SimulationConfig
+
+    chain = connect("inprocess:memory")
+    try:
+        config = SimulationConfig(members=2, validators=4, rounds=20, alpha=0.3)
+        sim = Simulation(config, chain, open_store("local", tmp_path))
+        result = sim.run()
+        refused = [(r.round, m, why) for r in result.history for m, why in r.excluded.items()]
+        assert not [x for x in refused if x[2] in records.STRIKE_REASONS], refused
+        head = sim.ctx.ledger.cursor().head
+        assert all(records.strikes(sim.ctx, m.address, head) == 0 for m in sim.coalition.members)
+        assert result.accepted >= 15
+    finally:
+        chain.close()

@@ -31,7 +31,7 @@ def passes(directory: Path) -> None:
 @pytest.fixture
 def coalition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("TCLEARN_PASSWORD", raising=False)
-    run(tmp_path, "init", "--members", "3", "--validators", "4", "--scrypt-n", "1024")
+    run(tmp_path, "init", "--members", "3", "--validators", "4", "--scrypt-n", "1024", "--gather", "0")
     run(tmp_path, "deploy")
     return tmp_path
 
@@ -44,7 +44,7 @@ def test_members_and_validator_daemons_extend_the_head(coalition: Path, tmp_path
     status = run(coalition, "status", "--json")
     assert status["head"]["id"] == 2 and status["candidate"] is None
     fate = run(coalition, "member", "status", "--as", "member-2", "--json")["updates"][0]
-    assert fate == {"update": 2, "parent": 1, "block": 2, "state": "final"}
+    assert fate == {"update": 2, "parent": 1, "block": 2, "state": "final", "reason": None}
 
     out = tmp_path / "head.safetensors"
     pulled = run(coalition, "model", "pull", "--out", str(out), "--json")
@@ -134,3 +134,33 @@ def test_a_general_kept_apart_proposes_and_validators_told_not_to_never_do(coali
     for i in range(1, 5):
         run(coalition, "validator", "run", "--as", f"validator-{i}", "--once", "--no-general")
     assert run(coalition, "status", "--json")["head"]["id"] == 2
+
+
+def test_a_member_submits_only_what_can_pass_and_learns_what_the_chain_lost(coalition: Path, tmp_path: Path) -> None:
+    from tclearn.data.datasets import load_dataset
+    from tclearn.data.loaders import save_csv
+
+    data = load_dataset("breast-cancer").subset(range(100))
+    wrong_labels = tmp_path / "labels.csv"
+    save_csv(wrong_labels, type(data)(data.name, data.x, data.y + 5, 7))
+    result = CliRunner().invoke(
+        main, ["--dir", str(coalition), "member", "submit", "--as", "member-1", "--data", str(wrong_labels)]
+    )
+    assert result.exit_code == 1 and "is not one of this coalition's classes 0..1" in result.stderr
+    huge = tmp_path / "huge.csv"
+    x = data.x.copy()
+    x[:, 0] = 1e30
+    save_csv(huge, type(data)(data.name, x, data.y, 2))
+    result = CliRunner().invoke(
+        main, ["--dir", str(coalition), "member", "submit", "--as", "member-1", "--data", str(huge)]
+    )
+    assert result.exit_code == 1 and "non-finite weights" in result.stderr
+    assert run(coalition, "member", "status", "--as", "member-1", "--json")["updates"] == [], "nothing registered"
+
+    # A registration the chain then loses (its journal restored from before it): reported lost.
+    journal = coalition / "chain.journal"
+    before = journal.read_bytes()
+    update = run(coalition, "member", "submit", "--as", "member-1", "--json")["update"]
+    journal.write_bytes(before)
+    (fate,) = run(coalition, "member", "status", "--as", "member-1", "--json")["updates"]
+    assert fate == {"update": update, "parent": 1, "block": None, "state": "lost", "reason": "the chain lost it"}

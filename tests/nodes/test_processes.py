@@ -46,7 +46,7 @@ class Daemons:
 
     def stop_all(self) -> None:
         for process in self.running.values():
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGTERM)  # as a service manager stops them
         for process in self.running.values():
             process.wait(timeout=30)
 
@@ -55,6 +55,7 @@ class Daemons:
 def coalition(tmp_path: Path, anvil_url: str, ipfs_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("TCLEARN_PASSWORD", "a test password")
     args = ["--members", "2", "--validators", "3", "--chain", anvil_url, "--store", ipfs_url, "--scrypt-n", "1024"]
+    args += ["--gather", "3"]
     tclearn(tmp_path, "init", *args)
     tclearn(tmp_path, "deploy")
     yield tmp_path
@@ -87,6 +88,7 @@ def test_members_and_validator_daemons_as_processes_build_a_voted_lineage(coalit
         daemons.stop_all()
     for log in coalition.glob("validator-*.log"):
         assert "Traceback" not in log.read_text(), log.read_text()[-2000:]
+        assert log.read_text().rstrip().endswith("stopped"), "SIGTERM stops a daemon as Ctrl-C does"
 
     node = open_node(coalition, "auditor-1")
     try:

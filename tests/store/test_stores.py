@@ -78,9 +78,11 @@ def test_ipfs_content_survives_a_node_restart(tmp_path: Path) -> None:
         cid = IpfsStore(node.url).put(b"persisted across restarts")
     finally:
         assert services.ipfs_down(repo)
-    assert services.ipfs_status(repo) is None
+    stopped = services.ipfs_status(repo)
+    assert stopped is not None and not stopped.running
     again = services.ipfs_up(repo)
     try:
+        assert again.url == node.url and again.pid != node.pid, "a restart keeps the URL nodes were given"
         assert IpfsStore(again.url).get(cid) == b"persisted across restarts"
     finally:
         services.ipfs_down(repo)
