@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything, then runs every check: forge (unit, fuzz, invariant), slither, ruff,
-# and pytest (which starts and stops its own anvil).
+# and pytest on two workers (which start and stop their own anvil and js-ipfs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,4 +14,4 @@ echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 echo "== pytest"
-.venv/bin/pytest -q "$@"
+.venv/bin/pytest -q -n 2 "$@"

@@ -123,6 +123,13 @@ def main(ctx: click.Context, directory: Path) -> None:
 @click.option("--learning", type=click.Choice(LEARNING_MODES), default="fedavg", show_default=True)
 @click.option("--aggregator", type=click.Choice(AGGREGATORS), default="mean", show_default=True)
 @click.option("--input-shape", default="30", show_default=True, help="With --dataset none; e.g. 1,28,28.")
+@click.option(
+    "--scale-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --dataset none: a reference CSV of raw features; its per-feature mean and std become the rule.",
+)
+@click.option("--log1p", is_flag=True, help="With --scale-from: take log(1 + x) of the features first.")
 @click.option("--classes", type=click.IntRange(2), default=2, show_default=True, help="With --dataset none.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the genesis model's weights.")
 @click.option("--scrypt-n", type=click.IntRange(2**10), default=DEFAULT_SCRYPT_N, show_default=True)
@@ -170,12 +177,23 @@ def _build_coalition(directory: Path, target: Path, opts: dict[str, Any]) -> tup
     except ValueError as exc:
         raise ConfigError(f"--input-shape {opts['input_shape']!r} is not comma-separated integers") from exc
     classes, task = opts["classes"], None
+    from tclearn.data.preprocessing import Preprocessing
+
+    preprocessing = Preprocessing()
     if opts["dataset"] != "none":
-        from tclearn.data.datasets import load_dataset
+        from tclearn.data.datasets import load_dataset, preprocessing_for
 
         dataset = load_dataset(opts["dataset"])
         input_shape, classes = dataset.input_shape, dataset.num_classes
         task = {"dataset": opts["dataset"], "seed": opts["seed"], "alpha": opts["alpha"]}
+        preprocessing = preprocessing_for(opts["dataset"])
+    elif opts["scale_from"] is not None:
+        from tclearn.data.loaders import load_csv
+
+        reference = load_csv(opts["scale_from"], input_shape).x
+        if opts["log1p"] and (reference < 0).any():
+            raise ConfigError(f"--log1p: {opts['scale_from']} holds negative features")
+        preprocessing = Preprocessing.standardizing(reference.reshape(len(reference), -1), log1p=opts["log1p"])
     architecture = opts["architecture"] or ("mlp" if len(input_shape) == 1 else "cnn")
     from tclearn.model.architectures import ArchitectureSpec  # torch: imported only where needed
     from tclearn.model.genesis import make_genesis
@@ -190,6 +208,7 @@ def _build_coalition(directory: Path, target: Path, opts: dict[str, Any]) -> tup
         min_batch_size=opts["min_batch_size"],
         training=TrainingRecipe(batch_size=max(opts["min_batch_size"], TrainingRecipe().batch_size)),
         gather_s=opts["gather"],
+        preprocessing=preprocessing.as_dict(),
     )
     config = CoalitionConfig(
         name=opts["name"] or target.name,
@@ -299,31 +318,34 @@ def devnet_group() -> None:
 def up(directory: Path, port: int | None, block_time: int, as_json: bool) -> None:
     """Start anvil on 127.0.0.1 (its state persists in <dir>/devnet; its port stays)."""
     info = anvil_up(directory / "devnet", port, block_time or None)
-    emit(info.as_dict(), as_json, f"devnet running at {info.url} (pid {info.pid}, chain {info.chain_id})")
+    emit(asdict(info), as_json, f"devnet running at {info.url} (pid {info.pid}, chain {info.chain_id})")
 
 
-@devnet_group.command()
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-@readable_errors
-def down(directory: Path, as_json: bool) -> None:
-    """Stop the devnet (its state is kept for the next `up`)."""
-    stopped = anvil_down(directory / "devnet")
-    emit({"stopped": stopped}, as_json, "devnet stopped" if stopped else "no devnet was running")
+def _down_and_status(group: click.Group, label: str, subdir: str, down: Callable[[Path], bool], status: Any) -> None:
+    """The `down` and `status` commands of a service kept in `<dir>/<subdir>` (devnet, ipfs)."""
+
+    @group.command(name="down", help=f"Stop the {label} (its state is kept for the next `up`).")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    @readable_errors
+    def stop(directory: Path, as_json: bool) -> None:
+        stopped = down(directory / subdir)
+        emit({"stopped": stopped}, as_json, f"{label} stopped" if stopped else f"no {label} was running")
+
+    @group.command(name="status", help=f"Whether the {label} runs, and where.")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    @readable_errors
+    def show(directory: Path, as_json: bool) -> None:
+        info = status(directory / subdir)
+        if info is None:
+            emit({"running": False}, as_json, f"no {label} here")
+            return
+        where = f"running at {info.url}" if info.running else f"not running (its URL stays {info.url})"
+        emit(asdict(info), as_json, f"{label} {where} (pid {info.pid})")
 
 
-@devnet_group.command(name="status")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-@readable_errors
-def devnet_status(directory: Path, as_json: bool) -> None:
-    """Whether the devnet runs, where, and its block height."""
-    info = anvil_status(directory / "devnet")
-    if info is None:
-        emit({"running": False}, as_json, "no devnet here")
-        return
-    state = f"running at {info.url}, block {info.block_number}" if info.running else "not running"
-    emit(info.as_dict(), as_json, f"devnet {state} (pid {info.pid})")
+_down_and_status(devnet_group, "devnet", "devnet", anvil_down, anvil_status)
 
 
 # ---------------------------------------------------------------------------- ipfs
@@ -344,28 +366,7 @@ def ipfs_up_command(directory: Path, as_json: bool) -> None:
     emit(asdict(info), as_json, f"IPFS node running at {info.url} (pid {info.pid})")
 
 
-@ipfs_group.command(name="down")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-@readable_errors
-def ipfs_down_command(directory: Path, as_json: bool) -> None:
-    """Stop the IPFS node (its content is kept for the next `up`)."""
-    stopped = ipfs_down(directory / IPFS_REPO)
-    emit({"stopped": stopped}, as_json, "IPFS node stopped" if stopped else "no IPFS node was running")
-
-
-@ipfs_group.command(name="status")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-@readable_errors
-def ipfs_status_command(directory: Path, as_json: bool) -> None:
-    """Whether the coalition's IPFS node runs, and where."""
-    info = ipfs_status(directory / IPFS_REPO)
-    if info is None:
-        emit({"running": False}, as_json, "no IPFS node here")
-        return
-    state = f"running at {info.url}" if info.running else f"not running (its URL stays {info.url})"
-    emit(asdict(info), as_json, f"IPFS node {state} (pid {info.pid})")
+_down_and_status(ipfs_group, "IPFS node", IPFS_REPO, ipfs_down, ipfs_status)
 
 
 # ---------------------------------------------------------------------------- simulate
@@ -574,6 +575,38 @@ def model_pull(directory: Path, block_id: int | None, out: Path, name: str, as_j
     out.write_bytes(data)
     info = {"block": block_id, "state": state.name.lower(), "bytes": len(data), "out": str(out)}
     emit(info, as_json, f"block {block_id} ({info['state']}) written to {out}, {len(data)} bytes")
+
+
+@model.command(name="check")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def model_check(directory: Path, file: Path, as_json: bool) -> None:
+    """Check a weights file as validators will: safetensors of the coalition's architecture.
+
+    Never unpickles anything. Exit 1 with the refusal's reason (oversized, malformed,
+    architecture, dtype, shape, non-finite) when validators would refuse it."""
+    from tclearn.model.family import ModelFamily
+    from tclearn.model.weights import ModelRejected
+
+    family = ModelFamily.of(CoalitionConfig.load(directory).rules.architecture)
+    try:
+        size = file.stat().st_size
+        if size > family.max_bytes:  # refused before it is read
+            raise ModelRejected("oversized", f"{size} bytes, the limit is {family.max_bytes}")
+        family.load(file.read_bytes())
+    except IsADirectoryError:
+        raise ConfigError(f"{file} is a directory, not a weights file") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{file} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+    emit(
+        {"file": str(file), "ok": True, "bytes": size},
+        as_json,
+        f"{file}: a valid model of the coalition ({size} bytes)",
+    )
 
 
 # ---------------------------------------------------------------------------- status

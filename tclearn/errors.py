@@ -4,7 +4,12 @@ from __future__ import annotations
 
 
 class TCLearnError(Exception):
-    """Base of every error TCLearn expects and reports without a traceback."""
+    """Base of every error TCLearn expects and reports without a traceback, in one line."""
+
+    def __str__(self) -> str:
+        # A message may quote what a user wrote (a config key, a file name): its line breaks
+        # are shown escaped, so the report stays one line.
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
 
 
 class ConfigError(TCLearnError):

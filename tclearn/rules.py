@@ -2,8 +2,9 @@
 
 One document holds them: the mode, the learning strategy (sequential or federated averaging,
 the aggregation rule and its parameters, whether the FBA screens at all), the vote tolerance,
-the architecture, and the training recipe (the minimum batch the ledger enforces, and the
-epochs, batch size and learning rate members use by default). Its canonical JSON is stored in
+the architecture, the training recipe (the minimum batch the ledger enforces, and the epochs,
+batch size and learning rate members use by default), the general's gathering window and the
+preprocessing of raw CSV features. Its canonical JSON is stored in
 the content store and the digest of its CID is fixed in the ledger at deployment
 (`rulesDigest`). Every node reads its rules from its `coalition.json` and refuses to start when
 they do not hash to the ledger's digest, saying which rule differs: a validator can no longer
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from tclearn.chain.ledger import MODES
+from tclearn.data.preprocessing import Preprocessing
 from tclearn.errors import ConfigError
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES, Strategy, strategy_for
@@ -49,8 +51,11 @@ class CoalitionRules:
     # Seconds the drawn general waits after the first update on the head before it proposes,
     # so that updates sent together are proposed together rather than the first one alone.
     gather_s: int = GATHER_S
+    # How nodes turn a CSV's raw features into the model's input (`Preprocessing.as_dict`).
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.preprocess()  # a malformed transform is refused where the rules are read
         if self.mode not in MODES:
             raise ConfigError(f"unknown mode {self.mode!r}: one of {', '.join(MODES)}")
         if self.learning not in LEARNING_MODES:
@@ -61,6 +66,9 @@ class CoalitionRules:
             raise ConfigError(
                 f"the training batch size {self.training.batch_size} is below the minimum {self.min_batch_size}"
             )
+
+    def preprocess(self) -> Preprocessing:
+        return Preprocessing.from_dict(self.preprocessing)
 
     def strategy(self) -> Strategy:
         return strategy_for(self.learning, self.aggregator, self.aggregator_params, self.screening)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -118,9 +119,6 @@ class DevnetInfo:
     block_number: int | None = None
     chain_id: int | None = None
 
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 def anvil_up(directory: Path, port: int | None = None, block_time: int | None = None) -> DevnetInfo:
     """Starts anvil for this directory (or returns the one already running), on `port`, else
@@ -202,8 +200,12 @@ def ipfs_up(repo: Path) -> IpfsNodeInfo:
     current = ipfs_status(repo)
     if current is not None and current.running:
         return current
+    if current is not None and alive(current.pid):  # running, but slow to answer: never start a second
+        return _wait_for_ipfs(repo, current.pid, current.url)
     if not JSIPFS.exists():
         raise StoreError(f"js-ipfs is not installed at {JSIPFS}: run scripts/setup.sh (npm install)")
+    # A daemon killed hard leaves its repository lock behind; its owner is gone (we knew its pid).
+    shutil.rmtree(repo / "repo.lock", ignore_errors=True)
     env = {**os.environ, "IPFS_PATH": str(repo)}
     if not (repo / "config").exists():
         repo.mkdir(parents=True, exist_ok=True)
@@ -224,13 +226,18 @@ def ipfs_up(repo: Path) -> IpfsNodeInfo:
         )
     url = f"http://{HOST}:{api_port}"
     write_atomic(repo / "node.json", json.dumps({"pid": process.pid, "url": url}))
+    return _wait_for_ipfs(repo, process.pid, url)
+
+
+def _wait_for_ipfs(repo: Path, pid: int, url: str) -> IpfsNodeInfo:
+    log_path = repo / "daemon.log"
     deadline = time.monotonic() + IPFS_READY_S
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if not alive(pid):
             raise StoreError(f"the IPFS daemon exited at start: see {log_path}")
         # The API answers a moment before the daemon installs its signal handlers; wait for both.
         if "Daemon is ready" in log_path.read_text() and _ipfs_answers(url):
-            return IpfsNodeInfo(process.pid, url, True)
+            return IpfsNodeInfo(pid, url, True)
         time.sleep(0.05)
     ipfs_down(repo)
     raise StoreError(f"the IPFS daemon did not answer on {url}: see {log_path}")

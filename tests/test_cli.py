@@ -118,3 +118,66 @@ def test_devnet_commands_and_a_coalition_on_anvil(tmp_path: Path) -> None:
     code, out, _ = run(tmp_path, "devnet", "status", "--json")
     stopped = json.loads(out)
     assert not stopped["running"] and stopped["url"] == up["url"], "its URL stays for the next `up`"
+
+
+def test_init_fixes_the_preprocessing_of_raw_csv_files_from_a_reference(tmp_path: Path) -> None:
+    reference = tmp_path / "reference.csv"
+    reference.write_text("".join(f"{i},{10 * i},{i % 2}\n" for i in range(1, 41)))
+    args = ("--dataset", "none", "--input-shape", "2", "--scale-from", str(reference), "--log1p")
+    assert run(tmp_path / "c", *init_args(*args))[0] == 0
+    rule = json.loads((tmp_path / "c" / "coalition.json").read_text())["rules"]["preprocessing"]
+    assert rule["log1p"] is True and len(rule["mean"]) == len(rule["std"]) == 2
+    demo = tmp_path / "demo"
+    assert run(demo, *init_args())[0] == 0
+    assert len(json.loads((demo / "coalition.json").read_text())["rules"]["preprocessing"]["mean"]) == 30
+
+
+def test_a_failed_init_leaves_nothing_and_can_be_run_again(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    code, _, err = run(directory, *init_args("--store", "http://127.0.0.1:9"))
+    assert code == 1 and err.count("\n") == 1 and "unreachable" in err
+    assert not directory.exists() and list(tmp_path.iterdir()) == [], "no keystore, no password file left behind"
+    assert run(directory, *init_args())[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda c: b"\x89PNG\xff\xfe", "is not text"),
+        (lambda c: b"[1, 2]", "is not a JSON object"),
+        (lambda c: json.dumps({**c, "participants": [1, 2]}).encode(), "participants must be a JSON object"),
+        (lambda c: json.dumps({**c, "rules": {**c["rules"], "architecture": {"name": "resnet"}}}).encode(), "rules"),
+        (lambda c: json.dumps({**c, "proposal_timeout": "soon"}).encode(), "proposal_timeout must be"),
+        (
+            lambda c: json.dumps(
+                {
+                    **c,
+                    "participants": {
+                        **c["participants"],
+                        "member-1": {**c["participants"]["member-1"], "address": "0x1234"},
+                    },
+                }
+            ).encode(),
+            "has no valid address",
+        ),
+        (
+            lambda c: json.dumps(
+                {
+                    **c,
+                    "participants": {
+                        **c["participants"],
+                        "member-1": {**c["participants"]["member-1"], "address": "0x" + "ab" * 20},
+                    },
+                }
+            ).encode(),
+            "but its keystore holds",
+        ),
+    ],
+)
+def test_a_damaged_config_is_one_line(tmp_path: Path, damage: object, message: str) -> None:
+    assert run(tmp_path, *init_args())[0] == 0
+    assert run(tmp_path, "deploy")[0] == 0
+    path = tmp_path / "coalition.json"
+    path.write_bytes(damage(json.loads(path.read_text())))  # type: ignore[operator]
+    code, out, err = run(tmp_path, "member", "status", "--as", "member-1")
+    assert code == 1 and message in err and err.count("\n") == 1 and "Traceback" not in err + out

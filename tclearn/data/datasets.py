@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tclearn.data.preprocessing import Preprocessing
 from tclearn.errors import TCLearnError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -53,16 +54,30 @@ def load_dataset(name: str) -> Dataset:
     return loader()
 
 
-def _breast_cancer() -> Dataset:
+def preprocessing_for(name: str) -> Preprocessing:
+    """The transform a coalition on dataset `name` fixes for its members' raw CSV files (the
+    identity for image sets, read as [0, 1] grey levels)."""
+    if name == "breast-cancer":
+        return _breast_cancer_preprocessing(_breast_cancer_raw()[0])
+    return Preprocessing()
+
+
+def _breast_cancer_raw() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_breast_cancer
 
     bunch = load_breast_cancer()
-    x = bunch.data.astype(np.float64)
+    return bunch.data.astype(np.float64), bunch.target.astype(np.int64)
+
+
+def _breast_cancer_preprocessing(raw: np.ndarray) -> Preprocessing:
     # Log-scale the heavy-tailed measurements and standardise; the statistics are a fixed
     # property of the feature definitions a coalition agrees on, not learnt from a member.
-    x = np.log1p(x)
-    x = (x - x.mean(axis=0)) / x.std(axis=0)
-    return Dataset("breast-cancer", x.astype(np.float32), bunch.target.astype(np.int64), 2)
+    return Preprocessing.standardizing(raw, log1p=True)
+
+
+def _breast_cancer() -> Dataset:
+    raw, y = _breast_cancer_raw()
+    return Dataset("breast-cancer", _breast_cancer_preprocessing(raw).apply(raw), y, 2)
 
 
 def _digits() -> Dataset:

@@ -3,15 +3,24 @@ of images (PNG/JPEG/DICOM) with one sub-folder per class (`tclearn.data.images`)
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from tclearn.data.datasets import DataError, Dataset
+from tclearn.data.preprocessing import Preprocessing
+from tclearn.errors import ConfigError
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_LABEL = 2**31 - 1
 
 
-def load_local_data(path: Path, input_shape: tuple[int, ...], num_classes: int) -> Dataset:
-    """A CSV file, or an image folder, as the coalition's input shape, its labels checked to
+def load_local_data(
+    path: Path, input_shape: tuple[int, ...], num_classes: int, preprocessing: Preprocessing | None = None
+) -> Dataset:
+    """A CSV file of raw features, brought to the model's input by the coalition's
+    `preprocessing`, or an image folder, as the coalition's input shape; its labels checked to
     be among the coalition's `num_classes` classes."""
     if path.is_dir():
         from tclearn.data.images import load_image_folder
@@ -19,6 +28,11 @@ def load_local_data(path: Path, input_shape: tuple[int, ...], num_classes: int) 
         data = load_image_folder(path, input_shape).dataset
     else:
         data = load_csv(path, input_shape)
+        if preprocessing is not None:
+            try:
+                data = Dataset(data.name, preprocessing.apply(data.x), data.y, data.num_classes)
+            except ConfigError as exc:
+                raise DataError(f"{path}: {exc}") from None
     if len(data.y) and int(data.y.max()) >= num_classes:
         raise DataError(
             f"{path}: label {int(data.y.max())} is not one of this coalition's classes 0..{num_classes - 1}"
@@ -29,9 +43,15 @@ def load_local_data(path: Path, input_shape: tuple[int, ...], num_classes: int) 
 def load_csv(path: Path, input_shape: tuple[int, ...], num_classes: int | None = None) -> Dataset:
     """Rows of numeric features and an integer label (last column); a header line is skipped."""
     try:
-        table = np.genfromtxt(path, delimiter=",", dtype=np.float64, skip_header=_has_header(path))
+        with warnings.catch_warnings():  # an empty file is reported below, in one line
+            warnings.simplefilter("ignore")
+            table = np.genfromtxt(path, delimiter=",", dtype=np.float64, skip_header=_has_header(path))
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"cannot read {path} as CSV text: {exc.__class__.__name__}") from None
+    if table.size == 0:
+        raise DataError(f"{path}: no rows of data")
     table = np.atleast_2d(table)
     features = int(np.prod(input_shape))
     if table.shape[1] != features + 1:
@@ -39,8 +59,10 @@ def load_csv(path: Path, input_shape: tuple[int, ...], num_classes: int | None =
     if not np.isfinite(table).all():
         raise DataError(f"{path}: empty or non-numeric cells")
     labels = table[:, -1]
-    if not np.all(labels == np.round(labels)) or labels.min() < 0:
-        raise DataError(f"{path}: labels (last column) must be non-negative integers")
+    if not np.all(labels == np.round(labels)) or labels.min() < 0 or labels.max() > MAX_LABEL:
+        raise DataError(f"{path}: labels (last column) must be non-negative integers (class numbers)")
+    if np.abs(table[:, :-1]).max(initial=0.0) > FLOAT32_MAX:
+        raise DataError(f"{path}: a feature is beyond what a model's 32-bit input can hold (±3.4e38)")
     x = table[:, :-1].astype(np.float32).reshape((len(table), *input_shape))
     y = labels.astype(np.int64)
     return Dataset(path.stem, x, y, num_classes or int(y.max()) + 1)
@@ -54,10 +76,12 @@ def save_csv(path: Path, dataset: Dataset) -> None:
 
 def _has_header(path: Path) -> int:
     try:
-        with path.open() as handle:
+        with path.open(encoding="utf-8") as handle:
             first = handle.readline()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
+    except UnicodeDecodeError:
+        raise DataError(f"cannot read {path} as CSV text: it is not UTF-8") from None
     try:
         [float(cell) for cell in first.strip().split(",")]
     except ValueError:

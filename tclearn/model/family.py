@@ -5,11 +5,13 @@ stored bytes, validated tensors, numpy arrays (for aggregation) and torch module
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from tclearn.errors import ConfigError
 from tclearn.model.architectures import ArchitectureSpec, build
 from tclearn.model.weights import DEFAULT_MAX_BYTES, TensorSpec, expected_layout, load_weights, serialize_state
 
@@ -24,6 +26,16 @@ class ModelFamily:
 
     def __post_init__(self) -> None:
         self.layout = expected_layout(self.spec)
+
+    @classmethod
+    def of(cls, architecture: dict[str, Any]) -> ModelFamily:
+        """The family a coalition's rules name (`CoalitionRules.architecture`), or one line of
+        why it cannot be built."""
+        try:
+            fields = {**architecture, "input_shape": tuple(architecture["input_shape"])}
+            return cls(ArchitectureSpec(**fields))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ConfigError(f"the coalition's architecture {architecture} cannot be built: {exc}") from exc
 
     @property
     def names(self) -> list[str]:

@@ -115,6 +115,8 @@ def report(outcome: Outcome | None) -> None:
             log.info("drawn as general: no update to propose yet")
         for update, reason in sorted(outcome.excluded.items()):
             log.info("drawn as general: update %d left out (%s)", update, reason)
+    elif outcome.action == "refused" and outcome.check is not None and "BlockNotPending" in outcome.detail:
+        log.info("block %d closed before this vote landed (quorum reached without it)", outcome.block)
     elif outcome.action == "refused":
         log.info("the ledger refused: %s", outcome.detail)
     elif outcome.action in ("expired", "redrawn"):

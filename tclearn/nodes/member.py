@@ -9,6 +9,7 @@ lost update so that the member submits again.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from tclearn.chain.ledger import BlockState
 from tclearn.data.datasets import DataError
 from tclearn.engine.steps import Submission, submit_update
 from tclearn.errors import ChainError, ConfigError
+from tclearn.fba.metrics import VoteMetrics
 from tclearn.fileio import write_atomic
 from tclearn.model.family import State
 from tclearn.model.train import TrainConfig, train_local
@@ -73,7 +76,8 @@ class Submissions:
 
 @dataclass(frozen=True)
 class UpdateFate:
-    """What became of one update: `final` (in block N), `rejected` / `expired` (its block was),
+    """What became of one update: `final` (in block N), `rejected` (its block was; `reason`: the
+    one most of the validators' reject votes give), `expired` (its block was),
     `pending` (its block is being voted), `excluded` (the general left it out; `reason`),
     `waiting` (its parent is still the head), `stale` (the head moved on without it), or `lost`
     (registered, but the chain no longer holds it: submit again)."""
@@ -109,8 +113,10 @@ def fates(node: Node) -> list[UpdateFate]:
     for update in mine:
         holders = [b.id for b in blocks if update.id in b.update_ids]
         if holders:
-            state = ledger.block(holders[-1]).state
-            result.append(UpdateFate(update.id, update.parent, holders[-1], state.name.lower()))
+            block = holders[-1]
+            state = ledger.block(block).state
+            reason = _rejected_for(node, block) if state is BlockState.REJECTED else None
+            result.append(UpdateFate(update.id, update.parent, block, state.name.lower(), reason))
             continue
         excluded = _excluded_by(node, [b for b in blocks if b.parent == update.parent], update.id)
         if excluded is not None:
@@ -124,6 +130,18 @@ def fates(node: Node) -> list[UpdateFate]:
         if (entry["update_id"], entry["weights_hash"]) not in on_chain:
             result.append(UpdateFate(entry["update_id"], entry["parent"], None, "lost", "the chain lost it"))
     return result
+
+
+def _rejected_for(node: Node, block: int) -> str | None:
+    """Why the validators rejected `block`: the reason most of their reject votes give."""
+    reasons: Counter[str] = Counter()
+    for vote in node.ctx.ledger.votes(block):
+        if not vote["accept"]:
+            try:
+                reasons[VoteMetrics.decode(bytes(vote["metrics"])).reason] += 1
+            except (ValueError, IndexError):
+                continue  # a metrics word this version cannot read
+    return reasons.most_common(1)[0][0] if reasons else None
 
 
 def _excluded_by(node: Node, siblings: list[Any], update_id: int) -> tuple[int, str] | None:

@@ -23,7 +23,6 @@ from tclearn.errors import ConfigError
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.viability import Evaluator
 from tclearn.fba.vote import Voter
-from tclearn.model.architectures import ArchitectureSpec
 from tclearn.model.family import ModelFamily
 from tclearn.rules import verify_rules
 from tclearn.store import open_store
@@ -52,12 +51,7 @@ def open_node(directory: Path, name: str) -> Node:
         ledger = config.ledger_on(chain)
         store = open_store(config.store_url(), directory)
         verify_rules(config.rules, ledger.params().rules_digest, store)
-        try:
-            family = ModelFamily(ArchitectureSpec(**_spec_fields(config.rules.architecture)))
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ConfigError(
-                f"the coalition's architecture {config.rules.architecture} cannot be built: {exc}"
-            ) from exc
+        family = ModelFamily.of(config.rules.architecture)
         ctx = CoalitionContext(ledger, store, family)
     except Exception:
         chain.close()
@@ -69,7 +63,7 @@ def member_data(node: Node, data: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """A member's training data: its CSV or image folder, or its shard of the demonstration task."""
     if data is not None:
         spec = node.ctx.family.spec
-        local = load_local_data(data, spec.input_shape, spec.num_classes)
+        local = load_local_data(data, spec.input_shape, spec.num_classes, node.config.rules.preprocess())
         return local.x, local.y
     dataset, split = _task_split(node.config)
     index = _role_index(node, "member")
@@ -81,8 +75,9 @@ def validator_evaluator(node: Node, global_path: Path | None, local_path: Path |
     """A validator's test sets: G and its own L, from files (CSV or image folders) or from the
     demonstration task."""
     shape, classes = node.ctx.family.spec.input_shape, node.ctx.family.spec.num_classes
+    prep = node.config.rules.preprocess()
     if global_path is not None and local_path is not None:
-        g, local = load_local_data(global_path, shape, classes), load_local_data(local_path, shape, classes)
+        g, local = (load_local_data(path, shape, classes, prep) for path in (global_path, local_path))
         return Evaluator(node.ctx.family, g.x, g.y, local.x, local.y, node.config.rules.tolerance)
     if (global_path is None) != (local_path is None):
         raise ConfigError("give both --global-test and --local-test, or neither")
@@ -124,9 +119,3 @@ def _role_index(node: Node, role: str) -> int:
     if node.name not in holders:
         raise ConfigError(f"{node.name} is not a {role} of {node.config.name}")
     return holders.index(node.name)
-
-
-def _spec_fields(architecture: dict[str, object]) -> dict[str, object]:
-    fields = dict(architecture)
-    fields["input_shape"] = tuple(fields["input_shape"])  # type: ignore[arg-type]
-    return fields

@@ -78,4 +78,3 @@ def test_a_port_taken_meanwhile_is_one_line(tmp_path: Path) -> None:
         squatter.listen()
         with pytest.raises(services.DevnetError, match=f"port {info.port} .* is taken"):
             services.anvil_up(tmp_path)
-

@@ -122,10 +122,13 @@ def test_a_general_that_proposes_nothing_says_why_for_each_update(caplog: pytest
         daemon.report(Outcome("no-candidate", excluded={4: "outlier", 3: "harmful-loss"}))
         daemon.report(Outcome("no-candidate", detail="unchanged", excluded={4: "outlier", 3: "harmful-loss"}))
         daemon.report(Outcome("no-candidate"))
+        lost_race = Outcome("refused", 7, "transaction reverted: BlockNotPending(id=7, state=2)", check=object())  # type: ignore[arg-type]
+        daemon.report(lost_race)
     assert [r.getMessage() for r in caplog.records] == [
         "drawn as general: update 3 left out (harmful-loss)",
         "drawn as general: update 4 left out (outlier)",
         "drawn as general: no update to propose yet",
+        "block 7 closed before this vote landed (quorum reached without it)",
     ]
 
 
@@ -149,3 +152,19 @@ def test_a_member_reads_why_its_update_was_left_out(tmp_path: Path) -> None:
         assert fate.line().endswith(f"excluded ({record.excluded[0]}), block {record.block}")
     finally:
         chain.close()
+
+
+def test_a_member_reads_why_the_validators_rejected_its_block() -> None:
+    from types import SimpleNamespace
+
+    from tclearn.fba.metrics import VoteMetrics
+    from tclearn.nodes.member import _rejected_for
+
+    def vote(accept: bool, reason: str) -> dict[str, object]:
+        return {"accept": accept, "metrics": VoteMetrics(0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 10, 10, reason).encode()}
+
+    votes = [vote(False, "global-accuracy"), vote(True, "ok"), vote(False, "global-accuracy"), vote(False, "outlier")]
+    node = SimpleNamespace(ctx=SimpleNamespace(ledger=SimpleNamespace(votes=lambda block: votes)))
+    assert _rejected_for(node, 5) == "global-accuracy"  # type: ignore[arg-type]
+    votes.append({"accept": False, "metrics": b"\x09" * 32})  # a word this version cannot read
+    assert _rejected_for(node, 5) == "global-accuracy"  # type: ignore[arg-type]
