@@ -33,10 +33,8 @@ import click
 import numpy as np
 
 from benchmarks.stats import mean_sd
-from tclearn.attacks import ATTACKS, backdoor_target, with_trigger
+from tclearn.attacks import ATTACKS
 from tclearn.chain.backends import connect
-from tclearn.model.family import State
-from tclearn.model.train import evaluate
 from tclearn.report_plot import curves, grouped_bars
 from tclearn.simulate import Simulation, SimulationConfig
 from tclearn.store import open_store
@@ -120,7 +118,7 @@ def _fba(sim: Simulation, cell: Cell) -> Run:
         cell,
         [r.global_accuracy for r in history],
         result.centralized_accuracy,
-        _backdoor_success(sim, head_state),
+        sim.backdoor_success(head_state),
         sum(r.attackers_in > 0 for r in finals) / len(finals) if finals and cell.attack != "none" else None,
         result.attacks_accepted,
         result.attacks_proposed,
@@ -149,7 +147,7 @@ def _baseline(sim: Simulation, cell: Cell) -> Run:
         cell,
         accuracy,
         sim.centralized_accuracy(),
-        _backdoor_success(sim, state),
+        sim.backdoor_success(state),
         attacked_heads / cell.rounds if cell.attack != "none" else None,
         attack_updates_in,
         attack_updates,
@@ -177,16 +175,6 @@ def _flower_rule(cell: Cell) -> Callable[[list[tuple[list[np.ndarray], int]]], l
     if cell.defence == "trimmed-mean":
         return lambda results: flower.aggregate_trimmed_avg(results, min(0.4, expected_bad / cell.members))
     return lambda results: flower.aggregate_krum(results, expected_bad, 0)
-
-
-def _backdoor_success(sim: Simulation, state: State) -> float:
-    """Share of G's inputs of other classes that the trigger turns into the backdoor's target."""
-    target = backdoor_target(sim.dataset.num_classes)
-    g = sim.split.global_test
-    others = sim.dataset.y[g] != target
-    x = with_trigger(sim.dataset.x[g][others])
-    wanted = np.full(len(x), target, dtype=sim.dataset.y.dtype)
-    return evaluate(sim.family.module(state), x, wanted, sim.dataset.num_classes).accuracy
 
 
 PRIORITY = ("fedavg", "fba-fedavg", "median", "trimmed-mean", "krum", "fba-median", "fba-sequential")

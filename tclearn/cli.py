@@ -380,6 +380,12 @@ _down_and_status(ipfs_group, "IPFS node", IPFS_REPO, ipfs_down, ipfs_status)
 @click.option("--learning", type=click.Choice(LEARNING_MODES), default="fedavg", show_default=True)
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default="breast-cancer", show_default=True)
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None, help="Dirichlet α; omitted: IID.")
+@click.option(
+    "--subset",
+    type=click.IntRange(1),
+    default=None,
+    help="Train and test on a stratified subset of this many samples (fixed by --seed); omitted: all.",
+)
 @click.option("--attack", type=click.Choice(list(ATTACKS)), default=None)
 @click.option("--attackers", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--aggregator", type=click.Choice(AGGREGATORS), default="mean", show_default=True)

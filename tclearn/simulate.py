@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tclearn.attacks import AttackInputs, poisoned_update
+from tclearn.attacks import AttackInputs, backdoor_target, poisoned_update, with_trigger
 from tclearn.chain.backends import Chain, connect
 from tclearn.chain.deploy import Genesis
 from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition
 from tclearn.chain.ledger import BlockState, LedgerParams
 from tclearn.data.datasets import Dataset, load_dataset
-from tclearn.data.splits import CoalitionSplit, split_coalition
+from tclearn.data.splits import CoalitionSplit, split_coalition, stratified_subset
 from tclearn.engine.phases import NO_PHASES, Phases
 from tclearn.engine.schedule import Settled, TimeModel, settle_round
 from tclearn.engine.steps import General, ValidatorRole, submit_update
@@ -50,6 +50,7 @@ class SimulationConfig:
     learning: str = "fedavg"
     dataset: str = "breast-cancer"
     alpha: float | None = None
+    subset: int | None = None  # a stratified subset of the dataset, fixed by the seed
     attack: str | None = None
     attackers: int = 0
     aggregator: str = "mean"
@@ -113,6 +114,7 @@ class SimulationResult:
     honest_proposed: int
     honest_accepted: int
     history: list[RoundRecord]
+    backdoor_success: float | None = None  # with the backdoor attack: the trigger's success on G
 
     def summary(self) -> dict[str, object]:
         """The `tclearn simulate --json` object."""
@@ -127,7 +129,7 @@ class SimulationResult:
             "attacks_accepted": self.attacks_accepted,
             "honest_proposed": self.honest_proposed,
             "honest_accepted": self.honest_accepted,
-        }
+        } | ({} if self.backdoor_success is None else {"backdoor_success": round(self.backdoor_success, 4)})
 
 
 def default_architecture(dataset: Dataset, hidden: int = 32) -> ArchitectureSpec:
@@ -140,7 +142,8 @@ class Simulation:
 
     def __init__(self, config: SimulationConfig, chain: Chain, store: ContentStore):
         self.config = config
-        self.dataset = load_dataset(config.dataset)
+        dataset = load_dataset(config.dataset)
+        self.dataset = dataset if config.subset is None else stratified_subset(dataset, config.subset, config.seed)
         self.split: CoalitionSplit = split_coalition(
             self.dataset, config.members, config.validators, config.seed, alpha=config.alpha
         )
@@ -199,18 +202,20 @@ class Simulation:
         final_blocks = [b for b in self.ctx.ledger.lineage(head) if b != 1]
         in_head = {u for b in final_blocks for u in self.ctx.ledger.block_record(b).update_ids}
         honest = set(self.member_of_update) - self.attack_updates
+        head_state = self.ctx.block_weights(head)[1]
         return SimulationResult(
             rounds=self.config.rounds,
             accepted=sum(r.outcome == "final" for r in history),
             rejected=sum(r.outcome in ("rejected", "expired") for r in history),
             head=head,
-            final_accuracy=self.global_accuracy(self.ctx.block_weights(head)[1]),
+            final_accuracy=self.global_accuracy(head_state),
             centralized_accuracy=self.centralized_accuracy(),
             attacks_proposed=len(self.attack_updates),
             attacks_accepted=len(self.attack_updates & in_head),
             honest_proposed=len(honest),
             honest_accepted=len(honest & in_head),
             history=history,
+            backdoor_success=self.backdoor_success(head_state) if self.config.attack == "backdoor" else None,
         )
 
     def play_round(self, number: int) -> RoundRecord:
@@ -290,6 +295,16 @@ class Simulation:
         model = self.family.module(state)
         g = self.split.global_test
         return evaluate(model, self.dataset.x[g], self.dataset.y[g], self.dataset.num_classes).accuracy
+
+    def backdoor_success(self, state: State) -> float:
+        """Share of G's inputs of other classes that the trigger turns into the backdoor's target
+        (measured on any model: without the attack it is the trigger's clean rate)."""
+        target = backdoor_target(self.dataset.num_classes)
+        g = self.split.global_test
+        others = self.dataset.y[g] != target
+        x = with_trigger(self.dataset.x[g][others])
+        wanted = np.full(len(x), target, dtype=self.dataset.y.dtype)
+        return evaluate(self.family.module(state), x, wanted, self.dataset.num_classes).accuracy
 
     def centralized_accuracy(self) -> float:
         """The same architecture trained on the union of the members' data, as many epochs as

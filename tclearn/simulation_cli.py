@@ -29,6 +29,7 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         learning=opts["learning"],
         dataset=opts["dataset"],
         alpha=opts["alpha"],
+        subset=opts["subset"],
         attack=opts["attack"],
         attackers=opts["attackers"] if opts["attack"] else 0,
         aggregator=opts["aggregator"],
@@ -87,7 +88,7 @@ def _table(history: list[RoundRecord]) -> Table:
 
 
 def _left_out(excluded: dict[int, str]) -> str:
-    """Members left out of the round's candidate, grouped by reason: `m0 m1 outlier; m3 harmful-no-gain`."""
+    """Members left out of the round's candidate, grouped by reason: `m0 m1 outlier; m3 harmful-loss`."""
     by_reason: dict[str, list[int]] = {}
     for member, why in sorted(excluded.items()):
         by_reason.setdefault(why, []).append(member)

@@ -52,6 +52,14 @@ def test_the_image_track_trains_a_cnn_on_digits(tmp_path: Path) -> None:
     assert summary["accepted"] >= 2 and summary["final_accuracy"] > 0.3
 
 
+def test_a_backdoor_run_on_a_subset_reports_the_triggers_success(tmp_path: Path) -> None:
+    summary = simulate(tmp_path, "--dataset", "digits", "--subset", "600", "--attack", "backdoor", "--attackers", "1")
+    assert 0.0 <= summary["backdoor_success"] <= 1.0
+    assert summary["attacks_proposed"] == 3 and summary["honest_proposed"] == 9
+    clean = simulate(tmp_path, "--dataset", "digits", "--subset", "600")
+    assert "backdoor_success" not in clean, "reported only when the attack is a backdoor"
+
+
 def test_simulate_table_for_people(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["simulate", "--rounds", "2", "--plot", str(tmp_path / "p.png")])
     assert result.exit_code == 0

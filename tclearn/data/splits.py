@@ -105,6 +105,15 @@ def split_coalition(
     )
 
 
+def stratified_subset(dataset: Dataset, count: int, seed: int) -> Dataset:
+    """`count` samples of `dataset` with its class proportions, the same for the same seed: a
+    run that fits a laptop CPU on a dataset of tens of thousands of images."""
+    if not 0 < count <= len(dataset):
+        raise DataError(f"a subset of {count} samples cannot be drawn from {len(dataset)}")
+    rng = np.random.default_rng(seed)
+    return dataset.subset(np.sort(_stratified_take(np.arange(len(dataset)), dataset.y, count, rng)))
+
+
 def _stratified_take(pool: np.ndarray, labels: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
     """`count` indices from `pool` with the pool's class proportions."""
     taken = []

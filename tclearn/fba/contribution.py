@@ -1,18 +1,27 @@
 """Contribution: is each update in an aggregate useful to it, or harmful?
 
 A candidate is judged as a whole (viability), but one poisoned update could hide inside an
-aggregate of honest ones. Each update is therefore also judged by what it brings: on G alone,
-and by leave-one-out. The general uses the same judgement to choose what it proposes, and
-`Judgements` computes each aggregate and each evaluation of a round once, however many times the
-general's screening or a validator's check asks for it.
+aggregate of honest ones. Each update is therefore also judged by what it brings: on its own,
+and by leave-one-out. The general uses the same judgement to choose what it proposes.
+
+What it costs. Each update's outputs on the screening sample (a fixed share of G) are computed
+once a round; an aggregate of any set of updates is judged by the coalition's rule applied to
+those outputs (the mean of their logits for FedAvg, their median for the median rule), with no
+model built or run. To first order in the steps, which all leave the same parent, the outputs of
+a mean of weights are the mean of the outputs. Only the set the general settles on is built and
+evaluated for real, on all of G and on L (viability). Judging one round costs a validator n runs
+on the sample and two full evaluations, and the general a bounded number more: linear in the
+members, where a leave-one-out of built aggregates costs n² runs on G.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tclearn.fba.policy import degradation
+import numpy as np
+
+from tclearn.fba.policy import degradation, lowers_loss
 from tclearn.fba.strategy import Strategy
 from tclearn.fba.update import Update, ids
 from tclearn.fba.viability import Check, Evaluations, Evaluator
@@ -22,14 +31,55 @@ from tclearn.model.train import Evaluation
 
 @dataclass
 class Judgements:
-    """Aggregates of sets of one round's updates, and evaluations of models, each made once."""
+    """One round's judgements: each update's outputs and each aggregate made once, however many
+    times the general's screening or a validator's check asks."""
 
     evaluator: Evaluator
     family: ModelFamily
     strategy: Strategy
     parent: Evaluations
+    parent_state: State
+    _outputs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _proxies: dict[tuple[int, ...], Evaluation] = field(default_factory=dict, repr=False)
     _aggregates: dict[tuple[int, ...], State] = field(default_factory=dict, repr=False)
-    _evaluations: dict[tuple[str, tuple[object, ...]], Evaluation] = field(default_factory=dict, repr=False)
+    _evaluations: dict[tuple[int, ...], Evaluations] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, evaluator: Evaluator, family: ModelFamily, strategy: Strategy, parent: State) -> Judgements:
+        """The judgements of a round on `parent` (evaluated here, on G and L)."""
+        return cls(evaluator, family, strategy, evaluator.evaluate(parent), parent)
+
+    # ------------------------------------------------------------------ on the screening sample
+
+    def outputs(self, update: Update) -> np.ndarray:
+        if update.id not in self._outputs:
+            self._outputs[update.id] = self.evaluator.screen_outputs(update.state)
+        return self._outputs[update.id]
+
+    def alone(self, update: Update) -> Evaluation:
+        """The update's own model on the screening sample."""
+        return self.on_sample([update])
+
+    def on_sample(self, updates: Sequence[Update]) -> Evaluation:
+        """The aggregate of `updates` judged on the screening sample by the rule applied to their
+        outputs (one update: its own outputs)."""
+        key = ids(tuple(updates))
+        if key not in self._proxies:
+            logits = [[self.outputs(u)] for u in updates]
+            if len(updates) == 1:
+                combined = logits[0][0]
+            else:
+                combined = self.strategy.combine_arrays(logits, [u.samples for u in updates])[0]
+            self._proxies[key] = self.evaluator.on_screen(combined)
+        return self._proxies[key]
+
+    @property
+    def parent_on_sample(self) -> Evaluation:
+        if () not in self._proxies:
+            self._proxies[()] = self.evaluator.on_screen(self.evaluator.screen_outputs(self.parent_state))
+        return self._proxies[()]
+
+    # ------------------------------------------------------------------ built and evaluated for real
 
     def aggregate(self, updates: Sequence[Update]) -> State:
         key = ids(tuple(updates))
@@ -40,56 +90,44 @@ class Judgements:
         return self._aggregates[key]
 
     def of_aggregate(self, updates: Sequence[Update]) -> Evaluations:
-        """The aggregate's evaluations on G and on L."""
-        return self.on_global(updates), self._evaluated("L", ids(tuple(updates)), lambda: self.aggregate(updates))
-
-    def on_global(self, updates: Sequence[Update]) -> Evaluation:
-        """The aggregate's evaluation on G alone: all that screening by contribution needs."""
-        return self._evaluated("G", ids(tuple(updates)), lambda: self.aggregate(updates))
-
-    def alone_on_global(self, update: Update) -> Evaluation:
-        """The update's own model on G (not its aggregate of one, which a rule may round)."""
-        return self._evaluated("G", ("alone", update.id), lambda: update.state)
+        """The aggregate's evaluations on all of G and on L."""
+        key = ids(tuple(updates))
+        if key not in self._evaluations:
+            self._evaluations[key] = self.evaluator.evaluate(self.aggregate(updates))
+        return self._evaluations[key]
 
     def viability(self, updates: Sequence[Update]) -> Check:
         return self.evaluator.judge(self.parent, self.of_aggregate(updates))
 
-    def _evaluated(self, test_set: str, key: tuple[object, ...], state: Callable[[], State]) -> Evaluation:
-        """Each model on each test set evaluated once (G is the larger: L only when judged)."""
-        if (test_set, key) not in self._evaluations:
-            on = self.evaluator.on_global if test_set == "G" else self.evaluator.on_local
-            self._evaluations[(test_set, key)] = on(state())
-        return self._evaluations[(test_set, key)]
-
 
 def harmful_updates(judgements: Judgements, updates: Sequence[Update]) -> dict[int, str]:
-    """The updates that harm the aggregate, judged on G alone and by their contribution.
+    """The updates that harm the aggregate, most harmful first.
 
-    An update is harmful when on its own it is not significantly better than its parent on G
-    (better on one measure and worse on the other does not count) *and* the aggregate is no
-    better with it: either significantly better without it (leave-one-out), or not lowered in
-    mean loss by it nor significantly worse without it (near a decision boundary loss and
-    accuracy can disagree: an update that turns a quarter of G's answers right is useful even
-    if the mean loss rises a little). Alone, an honest update from a member holding one class
-    degrades G, but the aggregate is better with it: it is kept. An update significantly
-    better on its own is never dropped for the noise of a leave-one-out comparison. Most
-    harmful first.
+    An update harms the aggregate when the aggregate is significantly better without it
+    (leave-one-out, by `tclearn.fba.policy.degradation`), or when on its own it is significantly
+    worse than its parent and the aggregate's loss is significantly lower without it (no margin:
+    a poisoned step hides in a large aggregate, and another poisoned one can mask it). An update
+    that neither helps nor hurts measurably is noise, not harm: it stays, so an honest member's
+    work counts even when the model has little left to learn from it. An update significantly
+    better than its parent on its own, and no worse on the other measure, is never dropped for
+    the noise of a leave-one-out comparison. Alone, an honest update from a member holding one
+    class degrades G, but the aggregate's loss is lower with it: it is kept.
     """
     if len(updates) < 2:
         return {}
     tolerance = judgements.evaluator.tolerance
-    parent_g = judgements.parent[0]
-    full = judgements.on_global(updates)
+    parent = judgements.parent_on_sample
+    full = judgements.on_sample(updates)
     harmful: list[tuple[float, int, str]] = []
     for i, update in enumerate(updates):
-        alone = judgements.alone_on_global(update)
-        better = degradation(alone, parent_g, tolerance) is not None
-        if better and degradation(parent_g, alone, tolerance) is None:
-            continue  # on its own it is significantly better than its parent on G, and no worse
-        without = judgements.on_global([u for j, u in enumerate(updates) if j != i])
+        alone = judgements.alone(update)
+        worse_alone = degradation(parent, alone, tolerance) is not None
+        if degradation(alone, parent, tolerance) is not None and not worse_alone:
+            continue  # on its own it is significantly better than its parent, and no worse
+        without = judgements.on_sample([u for j, u in enumerate(updates) if j != i])
         why = degradation(without, full, tolerance)
+        if why is None and worse_alone and lowers_loss(full, without, tolerance.z):
+            why = "loss"
         if why is not None:
             harmful.append((without.loss - full.loss, update.id, f"harmful-{why}"))
-        elif full.loss >= without.loss and degradation(full, without, tolerance) is None:
-            harmful.append((without.loss - full.loss, update.id, "harmful-no-gain"))
     return {update_id: reason for _, update_id, reason in sorted(harmful)}

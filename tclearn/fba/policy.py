@@ -107,6 +107,15 @@ def degradation(
     return None
 
 
+def lowers_loss(before: Evaluation, after: Evaluation, z: float) -> bool:
+    """Whether `after`'s mean loss is significantly below `before`'s on the same samples (a
+    one-sided paired test, no tolerance)."""
+    drop = before.losses - after.losses
+    if len(drop) < 2:
+        return False
+    return float(np.mean(drop)) > z * float(np.std(drop)) / np.sqrt(len(drop))
+
+
 def judge(
     parent_global: Evaluation,
     candidate_global: Evaluation,

@@ -1,10 +1,12 @@
 """The general's judgement of sets of updates on one parent, as validators will judge them.
 
 The general drops the updates that fail integrity, then those whose contribution is harmful
-(leave-one-out on G, `tclearn.fba.contribution`), until none is left; when what is left would
-still degrade the parent, it chooses a viable set by forward selection. It never proposes again
-a set of updates the coalition already refused on this parent (`refused_sets`), so one bad
-update cannot stall the coalition.
+(leave-one-out on the screening sample, `tclearn.fba.contribution`), until none is left; when
+what is left would still degrade the parent, it chooses a viable set by forward selection. Sets
+are compared on the updates' outputs, computed once; only the few sets it would propose are
+built and evaluated on all of G and L (at most `REAL_CHECKS`), so its cost stays linear in the
+members. It never proposes again a set of updates the coalition already refused on this parent
+(`refused_sets`), so one bad update cannot stall the coalition.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tclearn.fba.contribution import Judgements, harmful_updates
 from tclearn.fba.update import Update, ids
 
 Item = Update  # what a strategy selects from
+REAL_CHECKS = 3  # sets of a forward selection built and judged for viability, best first
 
 
 @dataclass
@@ -50,7 +53,7 @@ class Screening:
         kept = self.drop_harmful(passing, excluded)
         if kept and self.viable(kept):
             return kept
-        for subset in self.forward_sets(passing):
+        for subset in self.forward_sets(passing)[:REAL_CHECKS]:
             reasons: dict[int, str] = {}
             kept = self.drop_harmful(subset, reasons)
             if kept and self.viable(kept):
@@ -77,7 +80,8 @@ class Screening:
         return passing
 
     def forward_sets(self, passing: list[Update]) -> list[list[Update]]:
-        """The sets of a greedy forward selection on G (accuracy, then loss), best first."""
+        """The sets of a greedy forward selection on the screening sample (accuracy, then
+        loss), best first."""
         scored: list[tuple[tuple[float, float], list[Update]]] = []
         chosen: list[Update] = []
         pool = list(passing)
@@ -90,5 +94,5 @@ class Screening:
         return [subset for _, subset in scored]
 
     def score(self, subset: list[Update]) -> tuple[float, float]:
-        g = self.judgements.on_global(subset)
+        g = self.judgements.on_sample(subset)
         return g.accuracy, -g.loss

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tclearn.fba.aggregate import Weights
 from tclearn.fba.aggregate import rule as aggregation_rule
 
 if TYPE_CHECKING:
@@ -43,8 +44,13 @@ class Strategy(ABC):
         the reason of each one left out)."""
 
     @abstractmethod
+    def combine_arrays(self, arrays: Sequence[Weights], samples: Sequence[int]) -> Weights:
+        """The rule applied to one list of arrays per update: their weights (the candidate), or
+        their outputs on a test sample (the screening's stand-in for the candidate's outputs)."""
+
     def combine(self, family: ModelFamily, states: Sequence[State], samples: Sequence[int]) -> State:
         """The candidate's weights from the chosen updates' weights and sample counts."""
+        return family.from_arrays(self.combine_arrays([family.to_arrays(s) for s in states], samples))
 
     @abstractmethod
     def recipe(self) -> dict[str, Any]:
@@ -83,10 +89,10 @@ class Sequential(Strategy):
         """One member a round, in turn: each trains the model the previous one made."""
         return [round_number % members]
 
-    def combine(self, family: ModelFamily, states: Sequence[State], samples: Sequence[int]) -> State:
-        if len(states) != 1:
+    def combine_arrays(self, arrays: Sequence[Weights], samples: Sequence[int]) -> Weights:
+        if len(arrays) != 1:
             raise ValueError("a sequential block holds exactly one update")
-        return states[0]
+        return list(arrays[0])
 
     def recipe(self) -> dict[str, Any]:
         return {"learning": self.learning}
@@ -105,9 +111,8 @@ class FederatedAveraging(Strategy):
     def select(self, screening: Screening, passing: list[Item], excluded: dict[int, str]) -> list[Item]:
         return screening.select_viable(passing, excluded)
 
-    def combine(self, family: ModelFamily, states: Sequence[State], samples: Sequence[int]) -> State:
-        arrays = [family.to_arrays(s) for s in states]
-        return family.from_arrays(aggregation_rule(self.rule, **dict(self.params))(arrays, samples))
+    def combine_arrays(self, arrays: Sequence[Weights], samples: Sequence[int]) -> Weights:
+        return aggregation_rule(self.rule, **dict(self.params))(arrays, samples)
 
     def recipe(self) -> dict[str, Any]:
         return {"learning": self.learning, "rule": self.rule, "params": dict(self.params)}
@@ -125,8 +130,8 @@ class Unscreened(Strategy):
     def select(self, screening: Screening, passing: list[Item], excluded: dict[int, str]) -> list[Item]:
         return passing[:1] if isinstance(self.inner, Sequential) else passing
 
-    def combine(self, family: ModelFamily, states: Sequence[State], samples: Sequence[int]) -> State:
-        return self.inner.combine(family, states, samples)
+    def combine_arrays(self, arrays: Sequence[Weights], samples: Sequence[int]) -> Weights:
+        return self.inner.combine_arrays(arrays, samples)
 
     def trainers(self, round_number: int, members: int) -> list[int]:
         return self.inner.trainers(round_number, members)

@@ -47,7 +47,7 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
         if why is not None or state is None:
             return evaluator.refusal(why or "integrity")
         updates.append(Update(update, state))
-    judgements = Judgements(evaluator, ctx.family, strategy, evaluator.evaluate(parent.state))
+    judgements = Judgements.of(evaluator, ctx.family, strategy, parent.state)
     try:
         expected = ctx.family.dump(judgements.aggregate(updates))
     except (ValueError, KeyError, TypeError):

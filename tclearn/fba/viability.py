@@ -1,18 +1,25 @@
 """Viability: a candidate may not degrade its parent on the global test set G nor on this
-validator's local test set L beyond the coalition's tolerance (`tclearn.fba.policy`)."""
+validator's local test set L beyond the coalition's tolerance (`tclearn.fba.policy`).
+
+The evaluator also holds the screening sample: a fixed share of G, the same at every node,
+on which each update's outputs are computed once a round (`tclearn.fba.contribution`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from tclearn.fba.metrics import VoteMetrics
 from tclearn.fba.policy import Tolerance, judge
 from tclearn.model.family import ModelFamily, State
-from tclearn.model.train import Evaluation, evaluate
+from tclearn.model.train import Evaluation, outputs, scored
 
 Evaluations = tuple[Evaluation, Evaluation]  # on G, on L
+SCREEN_SAMPLES = 512  # of G: enough for the sign test to see a 2-point net loss at 95 %
+SCREEN_SEED = 0  # the sample is the same at every node, so general and validators agree
 
 
 @dataclass(frozen=True)
@@ -34,15 +41,38 @@ class Evaluator:
     local_x: np.ndarray
     local_y: np.ndarray
     tolerance: Tolerance
+    screen_samples: int = SCREEN_SAMPLES
+    forwarded: int = field(default=0, init=False)  # samples run through a model: the cost of judging
 
     def evaluate(self, state: State) -> Evaluations:
         return self.on_global(state), self.on_local(state)
 
     def on_global(self, state: State) -> Evaluation:
-        return evaluate(self.family.module(state), self.global_x, self.global_y, self.family.spec.num_classes)
+        return self.scored(self._outputs(state, self.global_x), self.global_y)
 
     def on_local(self, state: State) -> Evaluation:
-        return evaluate(self.family.module(state), self.local_x, self.local_y, self.family.spec.num_classes)
+        return self.scored(self._outputs(state, self.local_x), self.local_y)
+
+    @cached_property
+    def screen(self) -> np.ndarray:
+        """The indices of G in the screening sample (all of G when G is smaller)."""
+        order = np.random.default_rng(SCREEN_SEED).permutation(len(self.global_y))
+        return np.sort(order[: self.screen_samples])
+
+    def screen_outputs(self, state: State) -> np.ndarray:
+        """The model's logits on the screening sample."""
+        return self._outputs(state, self.global_x[self.screen])
+
+    def on_screen(self, logits: np.ndarray) -> Evaluation:
+        """What logits on the screening sample score against its labels."""
+        return self.scored(logits, self.global_y[self.screen])
+
+    def scored(self, logits: np.ndarray, labels: np.ndarray) -> Evaluation:
+        return scored(logits, labels, self.family.spec.num_classes)
+
+    def _outputs(self, state: State, x: np.ndarray) -> np.ndarray:
+        self.forwarded += len(x)
+        return outputs(self.family.module(state), x)
 
     def judge(self, parent: Evaluations, candidate: Evaluations) -> Check:
         """The verdict on a candidate whose evaluations are known, against its parent's."""

@@ -82,11 +82,21 @@ def train_local(
 
 
 @torch.no_grad()
+def outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    """The model's logits on x (float32, one row per sample)."""
+    model.eval()
+    return model(torch.from_numpy(x)).numpy()
+
+
+def scored(logits: np.ndarray, y: np.ndarray, num_classes: int) -> Evaluation:
+    """The per-sample results that logits give on labels y: of one model, or of a combination of
+    several models' logits (the screening's stand-in for their aggregate)."""
+    tensor, labels = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)), torch.from_numpy(y)
+    losses = nn.functional.cross_entropy(tensor, labels, reduction="none")
+    correct = tensor.argmax(dim=1) == labels
+    return Evaluation(correct.numpy(), losses.numpy().astype(np.float64), y, num_classes)
+
+
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, num_classes: int) -> Evaluation:
     """The model's per-sample results on (x, y)."""
-    model.eval()
-    logits = model(torch.from_numpy(x))
-    labels = torch.from_numpy(y)
-    losses = nn.functional.cross_entropy(logits, labels, reduction="none")
-    correct = logits.argmax(dim=1) == labels
-    return Evaluation(correct.numpy(), losses.numpy().astype(np.float64), y, num_classes)
+    return scored(outputs(model, x), y, num_classes)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tclearn.data.datasets import DataError, load_dataset
-from tclearn.data.splits import split_coalition, split_dirichlet, split_iid, split_quantity
+from tclearn.data.splits import split_coalition, split_dirichlet, split_iid, split_quantity, stratified_subset
 
 
 def test_breast_cancer_is_the_wisconsin_set() -> None:
@@ -63,3 +63,15 @@ def test_iid_and_quantity_splits() -> None:
     assert sorted(len(p) for p in iid) == [25, 25, 25, 25]
     sizes = sorted(len(p) for p in split_quantity(np.arange(1000), 5, rng, skew=2.0, min_size=10))
     assert sum(sizes) == 1000 and sizes[0] >= 10 and sizes[-1] > 2 * sizes[0]
+
+
+def test_a_subset_keeps_the_class_proportions_and_is_fixed_by_the_seed() -> None:
+    digits = load_dataset("digits")
+    subset = stratified_subset(digits, 500, seed=3)
+    assert len(subset) == 500
+    full_share = np.bincount(digits.y) / len(digits)
+    assert np.abs(np.bincount(subset.y, minlength=10) / 500 - full_share).max() < 0.01
+    again = stratified_subset(digits, 500, seed=3)
+    assert np.array_equal(subset.x, again.x) and not np.array_equal(subset.x, stratified_subset(digits, 500, 4).x)
+    with pytest.raises(DataError, match="cannot be drawn"):
+        stratified_subset(digits, 5000, seed=0)

@@ -44,7 +44,7 @@ POISON = update(3, trained(1 - Y, 3))  # every label flipped
 
 
 def judgements(strategy: Strategy = MEAN) -> Judgements:
-    return Judgements(EVALUATOR, FAMILY, strategy, EVALUATOR.evaluate(PARENT))
+    return Judgements.of(EVALUATOR, FAMILY, strategy, PARENT)
 
 
 def a_round(*updates: Update, typical: float | None = None) -> Round:
@@ -99,20 +99,43 @@ def test_one_update_alone_is_never_judged_by_contribution() -> None:
     assert harmful_updates(judgements(), [POISON]) == {}
 
 
-def test_each_aggregate_and_evaluation_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_update_is_run_once_and_aggregates_are_judged_on_its_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     once = judgements()  # the parent's evaluations are made here
     calls: list[str] = []
-    for name in ("on_global", "on_local"):
+    for name in ("on_global", "on_local", "screen_outputs"):
         real = getattr(Evaluator, name)
         monkeypatch.setattr(
             Evaluator, name, lambda self, state, real=real, name=name: calls.append(name) or real(self, state)
         )
     harmful_updates(once, [*GOOD, POISON])
-    first = list(calls)
-    assert first and "on_local" not in first, "screening by contribution looks at G alone"
+    assert calls == ["screen_outputs"] * 4, "the parent and each update run once on the sample, no aggregate built"
     harmful_updates(once, [*GOOD, POISON])
     once.viability([*GOOD, POISON])
-    assert calls == [*first, "on_local"], "asked again, answered from what was computed; L only to judge"
+    once.viability([*GOOD, POISON])
+    assert calls == ["screen_outputs"] * 4 + ["on_global", "on_local"], "only the judged set runs on G and L, once"
+
+
+def test_an_update_that_neither_helps_nor_harms_stays() -> None:
+    """Noise is not harm: a copy of an honest step adds nothing measurable but costs nothing."""
+    twin = update(9, {k: v.clone() for k, v in GOOD[0].state.items()})
+    assert harmful_updates(judgements(), [*GOOD, twin]) == {}
+
+
+def test_the_screening_cost_is_linear_in_the_updates() -> None:
+    """Runs on the sample: one per update and the parent's; on all of G and L: a constant."""
+    counts = []
+    for n in (3, 6):
+        evaluator = Evaluator(FAMILY, X, Y, X[::3], Y[::3], Tolerance())
+        judged = Judgements.of(evaluator, FAMILY, MEAN, PARENT)
+        chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
+        chosen.__dict__["refused_sets"] = set()
+        updates = [update(10 + i, trained(Y, 10 + i)) for i in range(n - 1)] + [POISON]
+        before = evaluator.forwarded
+        chosen.select_viable(updates, {})
+        full = len(Y) + len(Y[::3])
+        counts.append((evaluator.forwarded - before) / full)
+    sample_runs = [(n + 1) * min(len(Y), evaluator.screen_samples) / full for n in (3, 6)]
+    assert counts[0] <= sample_runs[0] + 1 and counts[1] <= sample_runs[1] + 1
 
 
 def screening(strategy: Strategy = MEAN) -> Screening:
