@@ -24,10 +24,13 @@ if [ "${TCLEARN_SKIP_SLITHER:-0}" != 1 ] && [ ! -x .venv-slither/bin/slither ]; 
 fi
 
 # Fashion-MNIST, the imaging track, comes from Debian (no download at run time). Needs root, as
-# CI and these machines have; elsewhere install the package by hand or skip that track.
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "$(id -u)" = 0 ] \
-    && command -v apt-get >/dev/null; then
-  apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null
+# CI and these machines have; elsewhere it prints the one command that installs it.
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "Fashion-MNIST is not installed; for that track run: sudo apt-get install dataset-fashion-mnist" >&2
+  fi
 fi
 
 # `npm install` against the committed lockfile, not `npm ci`: the registry here lacks some

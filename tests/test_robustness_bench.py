@@ -17,6 +17,7 @@ from benchmarks.robustness import (
     Cell,
     _flower_rule,
     _used_updates,
+    fashion_grid,
     grid,
     markdown,
     plot,
@@ -38,7 +39,17 @@ def test_quick_grid_is_small_and_covers_the_claim() -> None:
     assert len(cells) <= 16
 
 
-@pytest.mark.parametrize("defence", ["fedavg", "median", "trimmed-mean", "krum"])
+def test_the_fashion_grid_is_the_issues_grid() -> None:
+    cells = fashion_grid(seeds=3, rounds=20)
+    assert {c.alpha for c in cells} == {0.5, 0.1} and {c.attackers for c in cells} == {0, 3}
+    flower = {"fedavg", "median", "trimmed-mean", "krum", "multi-krum"}
+    assert {c.defence for c in cells} == flower | {"fba-fedavg", "fba-median"}
+    assert {c.attack for c in cells} == {"none", "label-flip", "sign-flip", "noise", "scale", "backdoor", "free-ride"}
+    assert all((c.members, c.validators, c.subset, c.rounds) == (10, 5, 12_000, 20) for c in cells)
+    assert len(cells) == 2 * 7 * 7 * 3
+
+
+@pytest.mark.parametrize("defence", ["fedavg", "median", "trimmed-mean", "krum", "multi-krum"])
 def test_baselines_aggregate_with_flowers_rules(defence: str) -> None:
     rng = np.random.default_rng(1)
     updates = [[rng.normal(size=(3, 2)), rng.normal(size=2)] for _ in range(6)]
@@ -48,6 +59,7 @@ def test_baselines_aggregate_with_flowers_rules(defence: str) -> None:
         "median": ours.coordinate_median(updates),
         "trimmed-mean": ours.trimmed_mean(updates, 2 / 6),
         "krum": ours.krum(updates, 2),
+        "multi-krum": ours.multi_krum(updates, samples, 2, 4),
     }[defence]
     got = _flower_rule(Cell(defence, "noise", 2, 0.5, 0, 1))(list(zip(updates, samples, strict=True)))
     for a, b in zip(got, expected, strict=True):
@@ -64,6 +76,8 @@ def test_krums_new_model_is_built_from_the_one_update_it_selects_only() -> None:
     assert sum(used) == 1 and not any(used[:2]), "one honest update selected"
     median = Cell("median", "noise", 2, 0.5, 0, 1)
     assert all(_used_updates(median, results, _flower_rule(median)(results)))
+    multi = Cell("multi-krum", "noise", 2, 0.5, 0, 1)
+    assert _used_updates(multi, results, _flower_rule(multi)(results)) == [False, False, True, True, True, True]
 
 
 def test_a_baseline_and_an_fba_cell_run_on_the_same_harness(tmp_path: Path) -> None:
