@@ -466,14 +466,16 @@ def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) ->
 @readable_errors
 def member_status(directory: Path, name: str, as_json: bool) -> None:
     """What became of each update this member registered."""
-    from tclearn.nodes.member import fates
+    from tclearn.nodes.member import fates, record, record_line
 
     node = _node(directory, name)
     try:
         found = fates(node)
     finally:
         node.close()
-    emit({"updates": [f.as_dict() for f in found]}, as_json, "\n".join(f.line() for f in found) or "no updates yet")
+    summary = record(found)
+    text = "\n".join([*(f.line() for f in found), record_line(summary)]) if found else "no updates yet"
+    emit({"updates": [f.as_dict() for f in found], "record": summary}, as_json, text)
 
 
 def _daemon_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -132,6 +132,29 @@ def fates(node: Node) -> list[UpdateFate]:
     return result
 
 
+def record(found: list[UpdateFate]) -> dict[str, object]:
+    """A member's record in one object: updates submitted, in a final block, and left out by
+    reason (excluded by the general or refused with their block)."""
+    states: dict[str, int] = {}
+    left_out: dict[str, int] = {}
+    for fate in found:
+        states[fate.state] = states.get(fate.state, 0) + 1
+        if fate.state in ("excluded", "rejected") and fate.reason:
+            left_out[fate.reason] = left_out.get(fate.reason, 0) + 1
+    return {
+        "submitted": sum(fate.state != "lost" for fate in found),
+        "accepted": states.get("final", 0),
+        "states": dict(sorted(states.items())),
+        "left_out": dict(sorted(left_out.items())),
+    }
+
+
+def record_line(summary: dict[str, object]) -> str:
+    reasons = ", ".join(f"{n} {why}" for why, n in summary["left_out"].items())  # type: ignore[attr-defined]
+    line = f"{summary['submitted']} submitted, {summary['accepted']} in final blocks"
+    return f"{line}; left out: {reasons}" if reasons else line
+
+
 def _rejected_for(node: Node, block: int) -> str | None:
     """Why the validators rejected `block`: the reason most of their reject votes give."""
     reasons: Counter[str] = Counter()

@@ -43,8 +43,9 @@ def test_members_and_validator_daemons_extend_the_head(coalition: Path, tmp_path
     passes(coalition)
     status = run(coalition, "status", "--json")
     assert status["head"]["id"] == 2 and status["candidate"] is None
-    fate = run(coalition, "member", "status", "--as", "member-2", "--json")["updates"][0]
-    assert fate == {"update": 2, "parent": 1, "block": 2, "state": "final", "reason": None}
+    status_2 = run(coalition, "member", "status", "--as", "member-2", "--json")
+    assert status_2["updates"][0] == {"update": 2, "parent": 1, "block": 2, "state": "final", "reason": None}
+    assert status_2["record"] == {"submitted": 1, "accepted": 1, "states": {"final": 1}, "left_out": {}}
 
     out = tmp_path / "head.safetensors"
     pulled = run(coalition, "model", "pull", "--out", str(out), "--json")

@@ -136,7 +136,8 @@ def test_a_general_that_proposes_nothing_says_why_for_each_update(caplog: pytest
 def test_a_member_reads_why_its_update_was_left_out(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from tclearn.nodes.member import fates
+    from tclearn.nodes.member import fates, record_line
+    from tclearn.nodes.member import record as member_record
 
     chain = connect("inprocess:memory")
     try:
@@ -150,6 +151,18 @@ def test_a_member_reads_why_its_update_was_left_out(tmp_path: Path) -> None:
         (fate,) = fates(attacker)  # type: ignore[arg-type]
         assert fate.state == "excluded" and fate.block == record.block and fate.reason == record.excluded[0]
         assert fate.line().endswith(f"excluded ({record.excluded[0]}), block {record.block}")
+        summary = member_record([fate])
+        assert summary == {
+            "submitted": 1,
+            "accepted": 0,
+            "states": {"excluded": 1},
+            "left_out": {record.excluded[0]: 1},
+        }
+        assert record_line(summary) == f"1 submitted, 0 in final blocks; left out: 1 {record.excluded[0]}"
+        honest = SimpleNamespace(
+            ctx=sim.ctx, account=sim.coalition.members[1], name="m1", config=SimpleNamespace(directory=tmp_path)
+        )
+        assert member_record(fates(honest))["accepted"] == 1  # type: ignore[arg-type]
     finally:
         chain.close()
 
