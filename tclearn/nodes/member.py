@@ -135,15 +135,11 @@ def fates(node: Node) -> list[UpdateFate]:
 def record(found: list[UpdateFate]) -> dict[str, object]:
     """A member's record in one object: updates submitted, in a final block, and left out by
     reason (excluded by the general or refused with their block)."""
-    states: dict[str, int] = {}
-    left_out: dict[str, int] = {}
-    for fate in found:
-        states[fate.state] = states.get(fate.state, 0) + 1
-        if fate.state in ("excluded", "rejected") and fate.reason:
-            left_out[fate.reason] = left_out.get(fate.reason, 0) + 1
+    states = Counter(fate.state for fate in found)
+    left_out = Counter(fate.reason for fate in found if fate.state in ("excluded", "rejected") and fate.reason)
     return {
-        "submitted": sum(fate.state != "lost" for fate in found),
-        "accepted": states.get("final", 0),
+        "submitted": len(found) - states["lost"],
+        "accepted": states["final"],
         "states": dict(sorted(states.items())),
         "left_out": dict(sorted(left_out.items())),
     }
