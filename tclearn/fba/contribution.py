@@ -10,7 +10,8 @@ those outputs (the mean of their logits for FedAvg, their median for the median 
 model built or run. To first order in the steps, which all leave the same parent, the outputs of
 a mean of weights are the mean of the outputs. Only the set the general settles on is built and
 evaluated for real, on all of G and on L (viability). Judging one round costs a validator n runs
-on the sample and two full evaluations, and the general a bounded number more: linear in the
+on the sample and one full evaluation (the parent's is remembered from the round before, see
+`Evaluator`), and the general a bounded number more: linear in the
 members, where a leave-one-out of built aggregates costs n² runs on G.
 """
 

@@ -7,8 +7,10 @@ on which each update's outputs are computed once a round (`tclearn.fba.contribut
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 
@@ -20,6 +22,8 @@ from tclearn.model.train import Evaluation, outputs, scored
 Evaluations = tuple[Evaluation, Evaluation]  # on G, on L
 SCREEN_SAMPLES = 512  # of G: enough for the sign test to see a 2-point net loss at 95 %
 SCREEN_SEED = 0  # the sample is the same at every node, so general and validators agree
+REMEMBERED = 16  # models whose outputs a node keeps: a round's candidate is the next one's parent
+Part = Literal["global", "local", "screen"]
 
 
 @dataclass(frozen=True)
@@ -43,15 +47,18 @@ class Evaluator:
     tolerance: Tolerance
     screen_samples: int = SCREEN_SAMPLES
     forwarded: int = field(default=0, init=False)  # samples run through a model: the cost of judging
+    _remembered: OrderedDict[tuple[bytes, Part], np.ndarray] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
 
     def evaluate(self, state: State) -> Evaluations:
         return self.on_global(state), self.on_local(state)
 
     def on_global(self, state: State) -> Evaluation:
-        return self.scored(self._outputs(state, self.global_x), self.global_y)
+        return self.scored(self._outputs(state, "global"), self.global_y)
 
     def on_local(self, state: State) -> Evaluation:
-        return self.scored(self._outputs(state, self.local_x), self.local_y)
+        return self.scored(self._outputs(state, "local"), self.local_y)
 
     @cached_property
     def screen(self) -> np.ndarray:
@@ -61,7 +68,7 @@ class Evaluator:
 
     def screen_outputs(self, state: State) -> np.ndarray:
         """The model's logits on the screening sample."""
-        return self._outputs(state, self.global_x[self.screen])
+        return self._outputs(state, "screen")
 
     def on_screen(self, logits: np.ndarray) -> Evaluation:
         """What logits on the screening sample score against its labels."""
@@ -70,9 +77,24 @@ class Evaluator:
     def scored(self, logits: np.ndarray, labels: np.ndarray) -> Evaluation:
         return scored(logits, labels, self.family.spec.num_classes)
 
-    def _outputs(self, state: State, x: np.ndarray) -> np.ndarray:
+    def _outputs(self, state: State, part: Part) -> np.ndarray:
+        """The model's logits on one of the node's sets. The last few models' are remembered by
+        the weights' digest: the parent a round judges against is the candidate every node
+        evaluated the round before, so its evaluation costs nothing the second time."""
+        digest = self.family.digest(state)
+        for key in [(digest, part)] + ([(digest, "global")] if part == "screen" else []):
+            if key in self._remembered:
+                self._remembered.move_to_end(key)
+                logits = self._remembered[key]
+                return logits if key[1] == part else logits[self.screen]  # the sample is part of G
+        x = {"global": self.global_x, "local": self.local_x}.get(part)
+        x = self.global_x[self.screen] if x is None else x
         self.forwarded += len(x)
-        return outputs(self.family.module(state), x)
+        logits = outputs(self.family.module(state), x)
+        self._remembered[(digest, part)] = logits
+        if len(self._remembered) > REMEMBERED:
+            self._remembered.popitem(last=False)
+        return logits
 
     def judge(self, parent: Evaluations, candidate: Evaluations) -> Check:
         """The verdict on a candidate whose evaluations are known, against its parent's."""

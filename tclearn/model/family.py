@@ -4,6 +4,7 @@ stored bytes, validated tensors, numpy arrays (for aggregation) and torch module
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,14 @@ class ModelFamily:
     def dump(self, state: State) -> bytes:
         """Canonical safetensors bytes of `state`."""
         return serialize_state(state)
+
+    def digest(self, state: State) -> bytes:
+        """A fingerprint of the weights' values, cheaper than serialising them: two states with
+        the same digest compute the same outputs (used to reuse evaluations across rounds)."""
+        h = hashlib.blake2b(digest_size=16)
+        for name in self.names:
+            h.update(state[name].detach().contiguous().numpy().tobytes())
+        return h.digest()
 
     def module(self, state: State) -> nn.Module:
         model = build(self.spec)

@@ -138,6 +138,23 @@ def test_the_screening_cost_is_linear_in_the_updates() -> None:
     assert counts[0] <= sample_runs[0] + 1 and counts[1] <= sample_runs[1] + 1
 
 
+def test_last_rounds_candidate_is_not_run_again_as_the_next_parent() -> None:
+    evaluator = Evaluator(FAMILY, X, Y, X[::3], Y[::3], Tolerance())
+    judged = Judgements.of(evaluator, FAMILY, MEAN, PARENT)
+    candidate = judged.aggregate(GOOD)
+    judged.of_aggregate(GOOD)  # the vote on this round's candidate
+    before = evaluator.forwarded
+    loaded = FAMILY.load(FAMILY.dump(candidate))  # the next round reads it back from the store
+    parent = Judgements.of(evaluator, FAMILY, MEAN, loaded).parent
+    assert [e.accuracy for e in parent] == [e.accuracy for e in judged.of_aggregate(GOOD)]
+    assert evaluator.forwarded == before
+    np.testing.assert_array_equal(evaluator.screen_outputs(loaded), evaluator.screen_outputs(candidate))
+    assert evaluator.forwarded == before, "the screening sample is part of G: its outputs are a slice"
+    changed = {k: v + 1e-3 for k, v in loaded.items()}
+    Judgements.of(evaluator, FAMILY, MEAN, changed)
+    assert evaluator.forwarded == before + len(Y) + len(Y[::3]), "other weights are evaluated afresh"
+
+
 def screening(strategy: Strategy = MEAN) -> Screening:
     chosen = Screening(None, judgements(strategy), 1)  # type: ignore[arg-type]
     chosen.__dict__["refused_sets"] = set()  # nothing refused on this parent yet
