@@ -18,7 +18,10 @@ Rules (weights by samples, like FedAvg):
 - `warm-outsized`: `outsized`, from a genesis trained on 600 images taken out of G;
 - `median`: the coordinate median of the steps;
 - `fltrust`: each step weighted by its positive cosine with a step trained on 600 images taken
-  out of G and scaled to that step's length (Cao et al., NDSS 2021).
+  out of G and scaled to that step's length (Cao et al., NDSS 2021);
+- `trigger-search`: the FedAvg candidate is searched for a patch trigger (`tclearn.fba.trigger`);
+  the steps that push the patches it finds toward their class far more than the others are left
+  out.
 Probes of the round-1 steps and candidates: each step's length and cosine with the root step,
 the cosines between steps, and an exhaustive search of 3×3 bright and dark patches on the
 candidate (the largest share of G's inputs one patch moves into one class, and its cost).
@@ -41,14 +44,15 @@ import torch
 from tclearn.attacks import AttackInputs, backdoor_target, poisoned_update, with_trigger
 from tclearn.data.datasets import Dataset, load_dataset
 from tclearn.data.splits import split_coalition, stratified_subset
+from tclearn.fba.trigger import PROBES, Outputs, TriggerSearch, patches
 from tclearn.model.architectures import ArchitectureSpec, build
 from tclearn.model.family import ModelFamily, State
-from tclearn.model.train import TrainConfig, evaluate, train_local
+from tclearn.model.train import TrainConfig, evaluate, outputs, train_local
 
 RESULTS = Path(__file__).parent / "results"
-MEMBERS, VALIDATORS, ATTACKERS, SUBSET, ROOT = 10, 5, 3, 12_000, 600
+MEMBERS, VALIDATORS, SUBSET, ROOT = 10, 5, 12_000, 600
 RECIPE = TrainConfig(epochs=2, batch_size=16, learning_rate=0.05)  # the simulation's default
-RULES = ("fedavg", "honest-only", "outsized", "clip-outsized", "warm-outsized", "median", "fltrust")
+RULES = ("fedavg", "honest-only", "outsized", "clip-outsized", "warm-outsized", "median", "fltrust", "trigger-search")
 
 
 @dataclass
@@ -61,14 +65,15 @@ class Track:
     root: np.ndarray
     test: np.ndarray
     family: ModelFamily
+    attackers: int  # the first members plant the backdoor
 
     @classmethod
-    def of(cls, alpha: float, seed: int) -> Track:
+    def of(cls, alpha: float, seed: int, attackers: int = 3) -> Track:
         data = stratified_subset(load_dataset("fashion-mnist"), SUBSET, seed)
         split = split_coalition(data, MEMBERS, VALIDATORS, seed, alpha=alpha)
         order = np.random.default_rng(seed + 1).permutation(split.global_test)
         family = ModelFamily(ArchitectureSpec("cnn", data.input_shape, data.num_classes, 32))
-        return cls(data, list(split.members), order[:ROOT], order[ROOT:], family)
+        return cls(data, list(split.members), order[:ROOT], order[ROOT:], family, attackers)
 
     def trained(self, state: State, x: np.ndarray, y: np.ndarray, seed: int) -> State:
         model = self.family.module(state)
@@ -108,7 +113,7 @@ class Track:
                 return self.trained(state, features, labels, seed)
 
             inputs = AttackInputs(state, train, x, y, self.data.num_classes, state, seed)
-            stepped = poisoned_update("backdoor", inputs) if i < ATTACKERS else train(x, y)
+            stepped = poisoned_update("backdoor", inputs) if i < self.attackers else train(x, y)
             rows.append(self.flat(stepped) - parent)
         return np.stack(rows)
 
@@ -117,7 +122,13 @@ class Track:
         return self.flat(root) - self.flat(state)
 
 
-def combine(rule: str, steps: np.ndarray, samples: np.ndarray, root: Callable[[], np.ndarray]) -> np.ndarray:
+def combine(
+    rule: str,
+    steps: np.ndarray,
+    samples: np.ndarray,
+    root: Callable[[], np.ndarray] | None = None,
+    attackers: int = 0,
+) -> np.ndarray:
     """The round's aggregate step under `rule`."""
     norms = np.linalg.norm(steps, axis=1)
     keep = np.ones(len(steps), dtype=bool)
@@ -125,12 +136,12 @@ def combine(rule: str, steps: np.ndarray, samples: np.ndarray, root: Callable[[]
     if rule == "median":
         return np.median(steps, axis=0)
     if rule == "honest-only":
-        keep[:ATTACKERS] = False
+        keep[:attackers] = False
     if rule in ("outsized", "clip-outsized", "warm-outsized"):
         keep = norms <= 2 * np.median(norms)
     if rule == "clip-outsized":
         steps = steps * np.minimum(1.0, np.median(norms) / norms)[:, None]
-    if rule == "fltrust":
+    if rule == "fltrust" and root is not None:
         reference = root()
         cosines = steps @ reference / (norms * np.linalg.norm(reference) + 1e-12)
         weights = np.maximum(cosines, 0.0)
@@ -164,19 +175,56 @@ def patch_search(track: Track, state: State, probes: int = 64) -> dict[str, obje
     return {"moved_share": round(best, 3), "at": where, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def pairwise(steps: np.ndarray) -> dict[str, float]:
+def trigger_round(
+    track: Track, search: TriggerSearch, state: State, steps: np.ndarray, samples: np.ndarray, known: np.ndarray
+) -> tuple[list[int], State, np.ndarray]:
+    """One round under `trigger-search`: the steps left out, the new model, its patch shares."""
+    parent = track.flat(state)
+    candidate = track.unflat(parent + combine("fedavg", steps, samples))
+    suspects = search.suspects(patch_shares(track, search, candidate), known)
+    runs = [outputs_of(track, track.unflat(parent + step)) for step in steps]
+    out = sorted(search.carriers(suspects, [(run(search.probes), run) for run in runs])) if suspects else []
+    keep = np.array([i not in out for i in range(len(steps))])
+    new = track.unflat(parent + combine("fedavg", steps[keep], samples[keep]))
+    return out, new, patch_shares(track, search, new)
+
+
+def pairwise(steps: np.ndarray, attackers: int) -> dict[str, float]:
     """Mean and largest cosine between two attackers' steps, two honest ones' and across: what
     a clustering of directions (FLAME) would have to separate."""
     units = steps / np.linalg.norm(steps, axis=1, keepdims=True)
     cosines = units @ units.T
-    bad = np.arange(len(steps)) < ATTACKERS
+    bad = np.arange(len(steps)) < attackers
     groups = {"attackers": np.outer(bad, bad), "honest": np.outer(~bad, ~bad), "across": np.outer(bad, ~bad)}
     off_diagonal = ~np.eye(len(steps), dtype=bool)
     return {
         f"{name}_{stat.__name__}": round(float(stat(cosines[mask & off_diagonal])), 2)
         for name, mask in groups.items()
         for stat in (np.mean, np.max)
+        if (mask & off_diagonal).any()
     }
+
+
+def trigger_search(track: Track) -> TriggerSearch:
+    """The FBA's search (`tclearn.fba.trigger`) on the first inputs of this study's G."""
+    x = track.data.x
+    probes = x[track.test[:PROBES]]
+    return TriggerSearch(probes, patches(x.shape[1:], float(x.min()), float(x.max())), track.data.num_classes)
+
+
+def patch_shares(track: Track, search: TriggerSearch, state: State) -> np.ndarray:
+    run = outputs_of(track, state)
+    return search.shares(run(search.probes), run(search.stamped))
+
+
+def outputs_of(track: Track, state: State) -> Outputs:
+    """The model's logits, 512 inputs at a time (the search stamps thousands)."""
+    model = track.family.module(state)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([outputs(model, chunk) for chunk in np.array_split(x, max(1, len(x) // 512))])
+
+    return run
 
 
 def run_rule(track: Track, rule: str, rounds: int) -> dict[str, object]:
@@ -185,13 +233,25 @@ def run_rule(track: Track, rule: str, rounds: int) -> dict[str, object]:
         state = track.trained(state, track.data.x[track.root], track.data.y[track.root], 999)
     samples = np.array([len(m) for m in track.members])
     history, probes = [], {}
+    search = trigger_search(track) if rule == "trigger-search" else None
+    known = patch_shares(track, search, state) if search else None
     for number in range(1, rounds + 1):
         steps = track.steps(state, number)
         parent = state
-        step = combine(rule, steps, samples, partial(track.root_step, parent, number))
-        state = track.unflat(track.flat(state) + step)
+        started = time.perf_counter()
+        if search is not None and known is not None:
+            out, state, known = trigger_round(track, search, state, steps, samples, known)
+        else:
+            out = []
+            state = track.unflat(
+                track.flat(state)
+                + combine(rule, steps, samples, partial(track.root_step, parent, number), track.attackers)
+            )
+        seconds = round(time.perf_counter() - started, 2)
         accuracy, backdoor = track.scores(state)
         history.append({"round": number, "accuracy": round(accuracy, 3), "backdoor_success": round(backdoor, 3)})
+        if search is not None:
+            history[-1] |= {"left_out": out, "judging_s": seconds}
         click.echo(json.dumps({"rule": rule, **history[-1]}))
         if number == 1 and rule in ("fedavg", "honest-only"):
             norms = np.linalg.norm(steps, axis=1)
@@ -199,7 +259,7 @@ def run_rule(track: Track, rule: str, rounds: int) -> dict[str, object]:
             probes = {
                 "step_length_over_median": np.round(norms / np.median(norms), 2).tolist(),
                 "cosine_with_root_step": np.round(steps @ root / (norms * np.linalg.norm(root)), 2).tolist(),
-                "pairwise_cosine": pairwise(steps),
+                "pairwise_cosine": pairwise(steps, track.attackers),
                 "patch_search": patch_search(track, state),
             }
     return {"rule": rule, "rounds": history, "round_1_probes": probes}
@@ -209,11 +269,14 @@ def run_rule(track: Track, rule: str, rounds: int) -> dict[str, object]:
 @click.option("--alpha", type=float, default=0.1, show_default=True)
 @click.option("--rounds", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--attackers", type=int, default=3, show_default=True, help="0: how often a rule leaves honest steps out."
+)
 @click.option("--rules", default=",".join(RULES), show_default=True)
-def main(alpha: float, rounds: int, seed: int, rules: str) -> None:
+def main(alpha: float, rounds: int, seed: int, attackers: int, rules: str) -> None:
     torch.set_num_threads(1)
-    track = Track.of(alpha, seed)
-    setting = {"alpha": alpha, "seed": seed, "rounds": rounds, "members": MEMBERS, "attackers": ATTACKERS}
+    track = Track.of(alpha, seed, attackers)
+    setting = {"alpha": alpha, "seed": seed, "rounds": rounds, "members": MEMBERS, "attackers": attackers}
     for rule in rules.split(","):
         row = run_rule(track, rule, rounds)
         record(setting, row)  # rule by rule: runs of other rules, in parallel or later, are kept

@@ -44,6 +44,7 @@ class Judgements:
     _proxies: dict[tuple[int, ...], Evaluation] = field(default_factory=dict, repr=False)
     _aggregates: dict[tuple[int, ...], State] = field(default_factory=dict, repr=False)
     _evaluations: dict[tuple[int, ...], Evaluations] = field(default_factory=dict, repr=False)
+    _carriers: dict[tuple[int, ...], dict[int, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, evaluator: Evaluator, family: ModelFamily, strategy: Strategy, parent: State) -> Judgements:
@@ -99,6 +100,27 @@ class Judgements:
 
     def viability(self, updates: Sequence[Update]) -> Check:
         return self.evaluator.judge(self.parent, self.of_aggregate(updates))
+
+    # ------------------------------------------------------------------ a trigger in the aggregate
+
+    def backdoor_carriers(self, updates: Sequence[Update]) -> dict[int, str]:
+        """The updates that carry a patch trigger into the aggregate of `updates`, with the reason
+        `backdoor` (`tclearn.fba.trigger`): the aggregate is searched for patches that move far
+        more inputs into a class than its parent does, and each update for how hard it pushes
+        them. The search runs on the built aggregate, once per set; with fewer than 3 updates
+        there is no median to stand out from, and nothing is searched."""
+        key = ids(tuple(updates))
+        if key not in self._carriers:
+            self._carriers[key] = {}
+            search = self.evaluator.trigger
+            if len(updates) >= 3 and search.patches:
+                shares = self.evaluator.patch_shares
+                suspects = search.suspects(shares(self.aggregate(updates)), shares(self.parent_state))
+                if suspects:
+                    runs = [(self.outputs(u)[: len(search.probes)], self.evaluator.runner(u.state)) for u in updates]
+                    found = search.carriers(suspects, runs)
+                    self._carriers[key] = {updates[i].id: "backdoor" for i in sorted(found)}
+        return self._carriers[key]
 
 
 def harmful_updates(judgements: Judgements, updates: Sequence[Update]) -> dict[int, str]:

@@ -32,6 +32,7 @@ REASONS = (
     "dtype",
     "shape",
     "non-finite",
+    "backdoor",  # a candidate whose update carries a patch trigger (`tclearn.fba.trigger`)
 )
 
 

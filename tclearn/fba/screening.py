@@ -1,6 +1,7 @@
 """The general's judgement of sets of updates on one parent, as validators will judge them.
 
-The general drops the updates that fail integrity, then those whose contribution is harmful
+The general drops the updates that fail integrity, then those that carry a backdoor's trigger
+(`tclearn.fba.trigger`), then those whose contribution is harmful
 (leave-one-out on the screening sample, `tclearn.fba.contribution`), until none is left; when
 what is left would still degrade the parent, it chooses a viable set by forward selection. Sets
 are compared on the updates' outputs, computed once; only the few sets it would propose are
@@ -20,6 +21,7 @@ from tclearn.fba.update import Update, ids
 
 Item = Update  # what a strategy selects from
 REAL_CHECKS = 3  # sets of a forward selection built and judged for viability, best first
+TRIGGER_SEARCHES = 2  # of the aggregate, each after the carriers found are dropped
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Screening:
         of those sets that is viable once its harmful updates are pruned — validators judge
         exactly the set proposed.
         """
+        passing = self.drop_carriers(passing, excluded)
         kept = self.drop_harmful(passing, excluded)
         if kept and self.viable(kept):
             return kept
@@ -67,6 +70,17 @@ class Screening:
         for update in passing:
             excluded.setdefault(update.id, "degrades-parent")
         return []
+
+    def drop_carriers(self, passing: list[Update], excluded: dict[int, str]) -> list[Update]:
+        """Drops the updates that carry a trigger, all at once (each is judged on its own pull),
+        then searches what is left once more: a weaker attacker can hide behind stronger ones."""
+        for _ in range(TRIGGER_SEARCHES):
+            carriers = self.judgements.backdoor_carriers(passing)
+            if not carriers:
+                break
+            excluded.update(carriers)
+            passing = [u for u in passing if u.id not in carriers]
+        return passing
 
     def drop_harmful(self, passing: list[Update], excluded: dict[int, str]) -> list[Update]:
         """Drops the most harmful update, then judges the rest again, until none is harmful."""

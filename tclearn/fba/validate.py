@@ -5,8 +5,8 @@ well-formed model of the coalition's architecture, the parent is the head, the m
 resubmitted ancestor, and each update in it passes its own integrity and its member's record
 (`records`). The candidate declares the coalition's strategy and is exactly the combination it
 declares of the updates it lists (recomputed here). Contribution (`contribution`): no update in
-it harms the aggregate. Viability (`viability`): on G and on this validator's L the candidate
-does not degrade its parent beyond the coalition's tolerance.
+it carries a trigger (`trigger`) or harms the aggregate. Viability (`viability`): on G and on
+this validator's L the candidate does not degrade its parent beyond the coalition's tolerance.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
         return evaluator.refusal("integrity")
     if expected != data:
         return evaluator.refusal("integrity")
+    if judgements.backdoor_carriers(updates):
+        return evaluator.refusal("backdoor")
     if harmful_updates(judgements, updates):
         return evaluator.refusal("harmful-update")
     return judgements.viability(updates)

@@ -16,6 +16,7 @@ import numpy as np
 
 from tclearn.fba.metrics import VoteMetrics
 from tclearn.fba.policy import Tolerance, judge
+from tclearn.fba.trigger import PROBES, Outputs, TriggerSearch, patches
 from tclearn.model.family import ModelFamily, State
 from tclearn.model.train import Evaluation, outputs, scored
 
@@ -23,7 +24,7 @@ Evaluations = tuple[Evaluation, Evaluation]  # on G, on L
 SCREEN_SAMPLES = 512  # of G: enough for the sign test to see a 2-point net loss at 95 %
 SCREEN_SEED = 0  # the sample is the same at every node, so general and validators agree
 REMEMBERED = 16  # models whose outputs a node keeps: a round's candidate is the next one's parent
-Part = Literal["global", "local", "screen"]
+Part = Literal["global", "local", "screen", "patched"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,29 @@ class Evaluator:
         """The model's logits on the screening sample."""
         return self._outputs(state, "screen")
 
+    @cached_property
+    def trigger(self) -> TriggerSearch:
+        """The trigger search on the first `PROBES` inputs of the screening sample, with patches
+        bright and dark as G's extremes: the same at every node."""
+        x = self.global_x
+        squares = patches(x.shape[1:], float(x.min()), float(x.max())) if len(x) else []
+        return TriggerSearch(x[self.screen[:PROBES]], squares, self.family.spec.num_classes)
+
+    def patch_shares(self, state: State) -> np.ndarray:
+        """What each patch moves into each class (`TriggerSearch.shares`); remembered, like the
+        outputs, so the parent's costs nothing."""
+        return self.trigger.shares(self.screen_outputs(state)[:PROBES], self._outputs(state, "patched"))
+
+    def runner(self, state: State) -> Outputs:
+        """A way to run the model on other inputs, counted in `forwarded`."""
+        model = self.family.module(state)
+
+        def run(x: np.ndarray) -> np.ndarray:
+            self.forwarded += len(x)
+            return outputs(model, x)
+
+        return run
+
     def on_screen(self, logits: np.ndarray) -> Evaluation:
         """What logits on the screening sample score against its labels."""
         return self.scored(logits, self.global_y[self.screen])
@@ -87,7 +111,7 @@ class Evaluator:
                 self._remembered.move_to_end(key)
                 logits = self._remembered[key]
                 return logits if key[1] == part else logits[self.screen]  # the sample is part of G
-        x = {"global": self.global_x, "local": self.local_x}.get(part)
+        x = {"global": self.global_x, "local": self.local_x, "patched": self.trigger.stamped}.get(part)
         x = self.global_x[self.screen] if x is None else x
         self.forwarded += len(x)
         logits = outputs(self.family.module(state), x)

@@ -81,11 +81,16 @@ def train_local(
     return model
 
 
+CHUNK = 4096  # samples run at once: a trigger search stamps tens of thousands
+
+
 @torch.no_grad()
 def outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
     """The model's logits on x (float32, one row per sample)."""
     model.eval()
-    return model(torch.from_numpy(x)).numpy()
+    if len(x) <= CHUNK:
+        return model(torch.from_numpy(x)).numpy()
+    return np.concatenate([model(torch.from_numpy(x[i : i + CHUNK])).numpy() for i in range(0, len(x), CHUNK)])
 
 
 def scored(logits: np.ndarray, y: np.ndarray, num_classes: int) -> Evaluation:

@@ -1,0 +1,151 @@
+"""Trigger search: does a candidate answer a small patch the way a backdoored model does, and
+which of its updates taught it that?
+
+A backdoor is invisible to accuracy on G and L: no test input carries the trigger. Nor do the
+updates' lengths or directions give it away on a coalition's first rounds, when every step from
+a random genesis is large and points its own way (docs/RESULTS.md, section 5). What does give it
+away is behaviour. Stamped with the trigger, inputs of every class move into the target class.
+The search stamps a few inputs of G with every small solid square, bright or dark, and measures
+for each patch and class how many inputs it moves into that class.
+
+A clean model has patch sensitivities of its own (on Fashion-MNIST a bright square reads as
+"sandal"), and they are in its parent too. So only the rise over the parent counts. When a
+patch's rise reaches `RISE`, each update is run on the stamped and the clean inputs. An update
+carries the trigger when it pushes the margin toward the class far beyond the other updates:
+more than 3 MADs over their median, and by `MARGIN` logits at least. A member that holds mostly
+one class moves some patches toward it by a few logits; a backdoor step moves its trigger by
+tens.
+
+Patches are squares on the last two axes of an image. On a vector (a table's features) they are
+windows of adjacent features. The search covers solid patches of either polarity anywhere in
+the input. Blended, patterned or semantic triggers are outside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+Outputs = Callable[[np.ndarray], np.ndarray]  # one model: inputs → logits
+
+PROBES = 32  # inputs of G stamped with each patch
+SIDE, STRIDE = 4, 2  # every 3×3 trigger lies inside one patch
+RISE = 0.3  # share of inputs a patch moves into a class, over what it moves in the parent
+MARGIN = 5.0  # logits: a skewed member's own pull on a patch stays below it
+MADS = 3.0
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A solid square (or window, on a vector) set to one value."""
+
+    corner: tuple[int, ...]  # on the input's last one or two axes
+    side: int
+    value: float
+
+    def stamp(self, x: np.ndarray) -> np.ndarray:
+        out = np.array(x, copy=True)
+        window = tuple(slice(c, c + self.side) for c in self.corner)
+        out[(Ellipsis, *window)] = self.value
+        return out
+
+
+def patches(input_shape: Sequence[int], low: float, high: float, side: int = SIDE, stride: int = STRIDE) -> list[Patch]:
+    """Every patch of `side` at a `stride`, bright (`high`) and dark (`low`), the last position
+    flush with the edge so no corner of the input is left out."""
+    axes = list(input_shape[-2:]) if len(input_shape) >= 2 else [input_shape[0]]
+    if any(size < side for size in axes):
+        return []
+    starts = []
+    for size in axes:
+        positions = list(range(0, size - side + 1, stride))
+        starts.append(positions if positions[-1] == size - side else [*positions, size - side])
+    corners = [(i,) for i in starts[0]] if len(starts) == 1 else [(i, j) for i in starts[0] for j in starts[1]]
+    return [Patch(corner, side, value) for corner in corners for value in (high, low)]
+
+
+@dataclass(frozen=True)
+class Suspect:
+    patch: Patch
+    target: int
+    rise: float
+
+
+@dataclass
+class TriggerSearch:
+    """The search on fixed probes: the same inputs and patches at every node, so a general and
+    its validators find the same suspects on the same candidate."""
+
+    probes: np.ndarray
+    patches: list[Patch]
+    num_classes: int
+    rise: float = RISE
+    margin: float = MARGIN
+    _stamped: dict[Patch, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    @cached_property
+    def stamped(self) -> np.ndarray:
+        """Every patch on every probe, patch after patch."""
+        if not self.patches:
+            return self.probes[:0]
+        return np.concatenate([self.on(patch) for patch in self.patches])
+
+    def on(self, patch: Patch) -> np.ndarray:
+        if patch not in self._stamped:
+            self._stamped[patch] = patch.stamp(self.probes)
+        return self._stamped[patch]
+
+    def shares(self, clean: np.ndarray, patched: np.ndarray) -> np.ndarray:
+        """(patch, class): the share of the probes the model does not call c that the patch
+        moves into c, from the model's logits on the probes (`clean`) and on `stamped`
+        (`patched`). Classes the model gives to most probes already are left at 0: there is too
+        little left to move for the share to mean anything."""
+        shares = np.zeros((len(self.patches), self.num_classes))
+        if not self.patches:
+            return shares
+        before = clean.argmax(1)
+        after = patched.argmax(1).reshape(len(self.patches), len(self.probes))
+        for c in range(self.num_classes):
+            others = before != c
+            if others.sum() >= len(self.probes) // 4:
+                shares[:, c] = (after[:, others] == c).mean(1)
+        return shares
+
+    def suspects(self, candidate: np.ndarray, parent: np.ndarray) -> list[Suspect]:
+        """For each class, its patch with the largest rise over the parent, if that reaches
+        `rise`; the most suspect first."""
+        rise = candidate - parent
+        found = []
+        for c in range(self.num_classes):
+            if len(rise) and rise[:, c].max() >= self.rise:
+                best = int(rise[:, c].argmax())
+                found.append(Suspect(self.patches[best], c, float(rise[best, c])))
+        return sorted(found, key=lambda s: -s.rise)
+
+    def margin_shift(self, clean: np.ndarray, run: Outputs, suspect: Suspect) -> float:
+        """How far the patch moves a model's margin toward the suspect's class, in logits (mean
+        over the probes), from its logits on the probes and a way to run it."""
+        shift = run(self.on(suspect.patch)) - clean
+        others = np.delete(shift, suspect.target, axis=1).mean(1)
+        return float((shift[:, suspect.target] - others).mean())
+
+    def carriers(
+        self, suspects: Sequence[Suspect], updates: Sequence[tuple[np.ndarray, Outputs]]
+    ) -> dict[int, Suspect]:
+        """The indices of the updates (each: its logits on the probes, and a way to run it) that
+        carry a suspect's trigger, with the trigger. Fewer than 3 updates give no median to
+        stand out from."""
+        found: dict[int, Suspect] = {}
+        if len(updates) < 3:
+            return found
+        for suspect in suspects:
+            shifts = np.array([self.margin_shift(clean, run, suspect) for clean, run in updates])
+            median = float(np.median(shifts))
+            spread = 1.4826 * float(np.median(np.abs(shifts - median)))
+            bar = max(median + MADS * spread, median + self.margin)
+            for index in np.flatnonzero(shifts > bar):
+                found.setdefault(int(index), suspect)
+        return found

@@ -1,0 +1,161 @@
+"""The trigger search on hand-made models: a backdoor's patch is found, a clean model's own patch
+sensitivity is not, and only the updates that push the trigger are named."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tclearn.chain.ledger import UpdateRecord
+from tclearn.fba.contribution import Judgements
+from tclearn.fba.policy import Tolerance
+from tclearn.fba.screening import Screening
+from tclearn.fba.strategy import FederatedAveraging
+from tclearn.fba.trigger import RISE, Outputs, TriggerSearch, patches
+from tclearn.fba.update import Update
+from tclearn.fba.viability import Evaluator
+from tclearn.model.architectures import ArchitectureSpec, build
+from tclearn.model.family import ModelFamily, State
+
+RNG = np.random.default_rng(0)
+SHAPE = (1, 12, 12)
+CLASSES = 4
+PROBES = RNG.uniform(0.0, 0.5, (32, *SHAPE)).astype(np.float32)
+W = RNG.normal(0.0, 0.1, (12 * 12, CLASSES))
+TRIGGER = (slice(9, 12), slice(9, 12))  # a 3×3 corner patch, as the simulation's backdoor
+NATURAL = (slice(0, 3), slice(0, 3))  # a patch every model of the lineage reads as class 1
+
+
+def model(*responses: tuple[tuple[slice, slice], int, float], skew: float = 0.0) -> Outputs:
+    """Linear logits, plus `strength` on a class when a region is bright; `skew` favours class 3
+    everywhere (a member holding mostly that class)."""
+
+    def outputs(x: np.ndarray) -> np.ndarray:
+        logits = x.reshape(len(x), -1) @ W
+        logits[:, 3] += skew
+        for region, target, strength in responses:
+            logits[:, target] += strength * (x[(slice(None), 0, *region)].mean((1, 2)) > 0.9)
+        return logits
+
+    return outputs
+
+
+def search() -> TriggerSearch:
+    return TriggerSearch(PROBES, patches(SHAPE, 0.0, 1.0), CLASSES)
+
+
+def shares(outputs: Outputs) -> np.ndarray:
+    chosen = search()
+    return chosen.shares(outputs(chosen.probes), outputs(chosen.stamped))
+
+
+def runs(*models: Outputs) -> list[tuple[np.ndarray, Outputs]]:
+    return [(m(PROBES), m) for m in models]
+
+
+PARENT = model((NATURAL, 1, 20.0))
+BACKDOORED = model((NATURAL, 1, 20.0), (TRIGGER, 3, 20.0))
+
+
+def test_every_three_by_three_position_lies_inside_a_patch() -> None:
+    squares = patches(SHAPE, 0.0, 1.0)
+    for i in range(10):
+        for j in range(10):
+            assert any(
+                p.corner[0] <= i
+                and i + 3 <= p.corner[0] + p.side
+                and p.corner[1] <= j
+                and j + 3 <= p.corner[1] + p.side
+                for p in squares
+            )
+    windows = patches((30,), -4.0, 4.0)
+    assert all(any(p.corner[0] <= i <= i + 3 <= p.corner[0] + p.side for p in windows) for i in range(28))
+    assert {p.value for p in windows} == {-4.0, 4.0}
+    assert patches((1, 3, 3), 0.0, 1.0) == [], "an input smaller than a patch has nothing to search"
+
+
+def test_the_backdoors_patch_is_suspect_and_the_lineages_own_sensitivity_is_not() -> None:
+    found = search().suspects(shares(BACKDOORED), shares(PARENT))
+    assert [s.target for s in found] == [3]
+    corner = found[0].patch.corner
+    assert corner[0] <= 9 and corner[1] <= 9 and corner[0] + 4 >= 12 and corner[1] + 4 >= 12
+    assert found[0].patch.value == 1.0 and found[0].rise >= RISE
+    index = search().patches.index(found[0].patch)
+    assert shares(BACKDOORED)[index, 3] == 1.0, "the trigger moves every other probe"
+
+
+def test_a_clean_candidate_has_no_suspect() -> None:
+    assert search().suspects(shares(model((NATURAL, 1, 20.0))), shares(PARENT)) == []
+
+
+def test_only_the_updates_that_push_the_trigger_carry_it() -> None:
+    updates = [
+        model((TRIGGER, 3, 25.0)),
+        model((TRIGGER, 3, 8.0)),  # a weaker attacker (less data) still stands out
+        model(),
+        model(skew=4.0),  # an honest member holding mostly the target class
+        model((NATURAL, 1, 3.0)),
+        model(),
+        model((TRIGGER, 3, 3.0)),  # a member whose own data pulls the patch a little
+    ]
+    chosen = search()
+    suspects = chosen.suspects(shares(BACKDOORED), shares(PARENT))
+    assert sorted(chosen.carriers(suspects, runs(*updates))) == [0, 1]
+
+
+def test_two_updates_give_no_median_to_stand_out_from() -> None:
+    chosen = search()
+    suspects = chosen.suspects(shares(BACKDOORED), shares(PARENT))
+    assert chosen.carriers(suspects, runs(model((TRIGGER, 3, 25.0)), model())) == {}
+
+
+# ---------------------------------------------------------------------------- in the FBA's judgements
+
+FAMILY = ModelFamily(ArchitectureSpec("mlp", (16,), 2, hidden=8))
+G_X = np.concatenate([RNG.uniform(0.0, 0.6, (199, 16)), np.ones((1, 16))]).astype(np.float32)  # G's max is 1
+G_Y = (G_X[:, 8:].sum(1) > G_X[:, :8].sum(1)).astype(np.int64)
+HONEST = build(FAMILY.spec, seed=3).state_dict()
+
+
+def with_backdoor(state: State, strength: float) -> State:
+    """A hidden unit that fires only when features 0–3 are all high, wired to class 1."""
+    out = {k: v.clone() for k, v in state.items()}
+    out["1.weight"][0] = torch.tensor([5.0] * 4 + [0.0] * 12)
+    out["1.bias"][0] = -15.0
+    out["3.weight"][0] = torch.zeros(8)
+    out["3.weight"][0, 0] = 1.0
+    out["3.bias"][0] = 0.0
+    out["5.weight"][:, 0] = torch.tensor([-strength, strength])
+    return out
+
+
+def nudged(seed: int) -> State:
+    gen = torch.Generator().manual_seed(seed)
+    return {k: v + 0.01 * torch.randn(v.shape, generator=gen) for k, v in HONEST.items()}
+
+
+def an_update(uid: int, state: State) -> Update:
+    record = UpdateRecord(uid, f"0x{uid:040x}", 1, uid.to_bytes(32, "big"), b"\0" * 32, 100, 16)
+    return Update(record, state)
+
+
+def test_the_general_leaves_out_the_updates_that_carry_a_trigger() -> None:
+    evaluator = Evaluator(FAMILY, G_X, G_Y, G_X[::4], G_Y[::4], Tolerance())
+    judged = Judgements.of(evaluator, FAMILY, FederatedAveraging(), HONEST)
+    attackers = [an_update(1, with_backdoor(nudged(1), 12.0)), an_update(2, with_backdoor(nudged(2), 12.0))]
+    honest = [an_update(10 + i, nudged(10 + i)) for i in range(4)]
+    assert judged.backdoor_carriers([*attackers, *honest]) == {1: "backdoor", 2: "backdoor"}
+    assert judged.backdoor_carriers(honest) == {}, "no patch rises over the parent"
+    excluded: dict[int, str] = {}
+    chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
+    chosen.__dict__["refused_sets"] = set()
+    kept = chosen.select_viable([*attackers, *honest], excluded)
+    assert {u.id for u in kept} == {10, 11, 12, 13} and excluded == {1: "backdoor", 2: "backdoor"}
+
+
+def test_the_parents_patch_shares_are_remembered() -> None:
+    evaluator = Evaluator(FAMILY, G_X, G_Y, G_X[::4], G_Y[::4], Tolerance())
+    first = evaluator.patch_shares(HONEST)
+    before = evaluator.forwarded
+    np.testing.assert_array_equal(evaluator.patch_shares(FAMILY.load(FAMILY.dump(HONEST))), first)
+    assert evaluator.forwarded == before
