@@ -21,7 +21,6 @@ from tclearn.fba.update import Update, ids
 
 Item = Update  # what a strategy selects from
 REAL_CHECKS = 3  # sets of a forward selection built and judged for viability, best first
-TRIGGER_SEARCHES = 2  # of the aggregate, each after the carriers found are dropped
 
 
 @dataclass
@@ -52,13 +51,12 @@ class Screening:
         of those sets that is viable once its harmful updates are pruned — validators judge
         exactly the set proposed.
         """
-        passing = self.drop_carriers(passing, excluded)
-        kept = self.drop_harmful(passing, excluded)
+        kept = self.prune(passing, excluded)
         if kept and self.viable(kept):
             return kept
         for subset in self.forward_sets(passing)[:REAL_CHECKS]:
             reasons: dict[int, str] = {}
-            kept = self.drop_harmful(subset, reasons)
+            kept = self.prune(subset, reasons)
             if kept and self.viable(kept):
                 chosen = set(ids(kept))
                 for update in passing:
@@ -71,13 +69,20 @@ class Screening:
             excluded.setdefault(update.id, "degrades-parent")
         return []
 
+    def prune(self, updates: list[Update], excluded: dict[int, str]) -> list[Update]:
+        """Drops the updates that carry a trigger, then the harmful ones, until neither finds
+        any more: the set proposed is the set validators search and judge."""
+        while True:
+            kept = self.drop_harmful(self.drop_carriers(updates, excluded), excluded)
+            if len(kept) == len(updates):
+                return kept
+            updates = kept
+
     def drop_carriers(self, passing: list[Update], excluded: dict[int, str]) -> list[Update]:
         """Drops the updates that carry a trigger, all at once (each is judged on its own pull),
-        then searches what is left once more: a weaker attacker can hide behind stronger ones."""
-        for _ in range(TRIGGER_SEARCHES):
-            carriers = self.judgements.backdoor_carriers(passing)
-            if not carriers:
-                break
+        and searches what is left again until it is clean: a weaker attacker can hide behind
+        stronger ones."""
+        while carriers := self.judgements.backdoor_carriers(passing):
             excluded.update(carriers)
             passing = [u for u in passing if u.id not in carriers]
         return passing
