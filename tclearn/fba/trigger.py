@@ -16,9 +16,11 @@ more than 3 MADs over their median, and by `MARGIN` logits at least. A member th
 one class moves some patches toward it by a few logits; a backdoor step moves its trigger by
 tens.
 
-Patches are squares on the last two axes of an image. On a vector (a table's features) they are
-windows of adjacent features. The search covers solid patches of either polarity anywhere in
-the input. Blended, patterned or semantic triggers are outside it.
+Patches are squares on the last two axes of an image; tables are not searched. On the
+breast-cancer table, windows of adjacent features set to G's extremes moved a skewed honest
+member's margin past the bar (a false `backdoor` on a Dirichlet 0.1 split), and adjacent
+features there mean nothing. The search covers solid patches of either polarity anywhere in an
+image. Blended, patterned or semantic triggers are outside it.
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ MADS = 3.0
 
 @dataclass(frozen=True)
 class Patch:
-    """A solid square (or window, on a vector) set to one value."""
+    """A solid square set to one value."""
 
-    corner: tuple[int, ...]  # on the input's last one or two axes
+    corner: tuple[int, ...]  # on the image's last two axes
     side: int
     value: float
 
@@ -56,14 +58,13 @@ class Patch:
 def patches(input_shape: Sequence[int], low: float, high: float, side: int = SIDE, stride: int = STRIDE) -> list[Patch]:
     """Every patch of `side` at a `stride`, bright (`high`) and dark (`low`), the last position
     flush with the edge so no corner of the input is left out."""
-    axes = list(input_shape[-2:]) if len(input_shape) >= 2 else [input_shape[0]]
-    if any(size < side for size in axes):
-        return []
+    if len(input_shape) < 2 or any(size < side for size in input_shape[-2:]):
+        return []  # a table's features have no neighbourhood for a patch to stand in
     starts = []
-    for size in axes:
+    for size in input_shape[-2:]:
         positions = list(range(0, size - side + 1, stride))
         starts.append(positions if positions[-1] == size - side else [*positions, size - side])
-    corners = [(i,) for i in starts[0]] if len(starts) == 1 else [(i, j) for i in starts[0] for j in starts[1]]
+    corners = [(i, j) for i in starts[0] for j in starts[1]]
     return [Patch(corner, side, value) for corner in corners for value in (high, low)]
 
 

@@ -68,9 +68,8 @@ def test_every_three_by_three_position_lies_inside_a_patch() -> None:
                 and j + 3 <= p.corner[1] + p.side
                 for p in squares
             )
-    windows = patches((30,), -4.0, 4.0)
-    assert all(any(p.corner[0] <= i <= i + 3 <= p.corner[0] + p.side for p in windows) for i in range(28))
-    assert {p.value for p in windows} == {-4.0, 4.0}
+    assert {p.value for p in squares} == {0.0, 1.0}
+    assert patches((30,), -4.0, 4.0) == [], "a table's features are not searched"
     assert patches((1, 3, 3), 0.0, 1.0) == [], "an input smaller than a patch has nothing to search"
 
 
@@ -111,21 +110,23 @@ def test_two_updates_give_no_median_to_stand_out_from() -> None:
 
 # ---------------------------------------------------------------------------- in the FBA's judgements
 
-FAMILY = ModelFamily(ArchitectureSpec("mlp", (16,), 2, hidden=8))
-G_X = np.concatenate([RNG.uniform(0.0, 0.6, (199, 16)), np.ones((1, 16))]).astype(np.float32)  # G's max is 1
-G_Y = (G_X[:, 8:].sum(1) > G_X[:, :8].sum(1)).astype(np.int64)
+FAMILY = ModelFamily(ArchitectureSpec("mlp", (1, 8, 8), 2, hidden=8))  # a small image, a small MLP
+G_X = np.concatenate([RNG.uniform(0.0, 0.6, (199, 1, 8, 8)), np.ones((1, 1, 8, 8))]).astype(np.float32)
+G_Y = (G_X[..., 4:, :].sum((1, 2, 3)) > G_X[..., :4, :].sum((1, 2, 3))).astype(np.int64)  # G's max is 1
 HONEST = build(FAMILY.spec, seed=3).state_dict()
 
 
 def with_backdoor(state: State, strength: float) -> State:
-    """A hidden unit that fires only when features 0–3 are all high, wired to class 1."""
+    """A hidden unit that fires only when the image's top-left 2×2 pixels are all bright, wired
+    to class 0 (the class the untrained model gives no probe)."""
     out = {k: v.clone() for k, v in state.items()}
-    out["1.weight"][0] = torch.tensor([5.0] * 4 + [0.0] * 12)
+    out["1.weight"][0] = torch.zeros(64)
+    out["1.weight"][0, [0, 1, 8, 9]] = 5.0
     out["1.bias"][0] = -15.0
     out["3.weight"][0] = torch.zeros(8)
     out["3.weight"][0, 0] = 1.0
     out["3.bias"][0] = 0.0
-    out["5.weight"][:, 0] = torch.tensor([-strength, strength])
+    out["5.weight"][:, 0] = torch.tensor([strength, -strength])
     return out
 
 
