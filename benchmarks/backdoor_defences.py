@@ -218,13 +218,8 @@ def patch_shares(track: Track, search: TriggerSearch, state: State) -> np.ndarra
 
 
 def outputs_of(track: Track, state: State) -> Outputs:
-    """The model's logits, 512 inputs at a time (the search stamps thousands)."""
-    model = track.family.module(state)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([outputs(model, chunk) for chunk in np.array_split(x, max(1, len(x) // 512))])
-
-    return run
+    """The model's logits (`tclearn.model.train.outputs`, which runs large inputs in chunks)."""
+    return partial(outputs, track.family.module(state))
 
 
 def run_rule(track: Track, rule: str, rounds: int) -> dict[str, object]:
