@@ -47,11 +47,12 @@ from tclearn.data.splits import split_coalition, stratified_subset
 from tclearn.fba.trigger import PROBES, Outputs, TriggerSearch, patches
 from tclearn.model.architectures import ArchitectureSpec, build
 from tclearn.model.family import ModelFamily, State
-from tclearn.model.train import TrainConfig, evaluate, outputs, train_local
+from tclearn.model.train import evaluate, outputs, train_local
+from tclearn.rules import TrainingRecipe
 
 RESULTS = Path(__file__).parent / "results"
 MEMBERS, VALIDATORS, SUBSET, ROOT = 10, 5, 12_000, 600
-RECIPE = TrainConfig(epochs=2, batch_size=16, learning_rate=0.05)  # the simulation's default
+RECIPE = TrainingRecipe().config()  # the coalition's default, as members train
 RULES = ("fedavg", "honest-only", "outsized", "clip-outsized", "warm-outsized", "median", "fltrust", "trigger-search")
 
 

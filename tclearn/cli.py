@@ -439,19 +439,13 @@ def member() -> None:
 @readable_errors
 def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) -> None:
     """Train the head model on local data, store the result and register it on chain."""
-    from tclearn.model.train import TrainConfig
     from tclearn.nodes.member import submit
     from tclearn.nodes.site import member_data
 
     node = _node(directory, name)
     try:
         x, y = member_data(node, data)
-        recipe = node.config.rules.training
-        config = TrainConfig(
-            opts["epochs"] or recipe.epochs,
-            opts["batch_size"] or recipe.batch_size,
-            opts["learning_rate"] or recipe.learning_rate,
-        )
+        config = node.config.rules.training.config(opts["epochs"], opts["batch_size"], opts["learning_rate"])
         done = submit(node, x, y, config, opts["seed"])
     finally:
         node.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tclearn.chain.ledger import MODES
 from tclearn.data.preprocessing import Preprocessing
@@ -24,6 +24,9 @@ from tclearn.fba.policy import Tolerance
 from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES, Strategy, strategy_for
 from tclearn.store.base import ContentStore, StoreError
 from tclearn.store.cid import cid_digest, cid_v0, digest_to_cid
+
+if TYPE_CHECKING:
+    from tclearn.model.train import TrainConfig
 
 GATHER_S = 10  # the general's default gathering window, in seconds
 
@@ -35,6 +38,18 @@ class TrainingRecipe:
     epochs: int = 2
     batch_size: int = 16
     learning_rate: float = 0.05
+    # Each batch's gradient norm, at most (`TrainConfig.clip_norm`). None: not clipped, as in rules
+    # written before clipping (their documents do not name it, and keep their digest).
+    clip_norm: float | None = 1.0
+
+    def config(
+        self, epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None
+    ) -> TrainConfig:
+        """The training this recipe makes, with any of its settings overridden."""
+        from tclearn.model.train import TrainConfig  # torch, only where training happens
+
+        epochs, batch_size = epochs or self.epochs, batch_size or self.batch_size
+        return TrainConfig(epochs, batch_size, learning_rate or self.learning_rate, clip_norm=self.clip_norm)
 
 
 @dataclass(frozen=True)
@@ -76,7 +91,10 @@ class CoalitionRules:
     # ------------------------------------------------------------------ the document
 
     def as_dict(self) -> dict[str, Any]:
-        return {"format": "tclearn-rules/1", **asdict(self)}
+        data = asdict(self)
+        if data["training"]["clip_norm"] is None:
+            del data["training"]["clip_norm"]  # rules written before clipping keep their digest
+        return {"format": "tclearn-rules/1", **data}
 
     def document(self) -> bytes:
         """Canonical JSON: the same rules always give the same bytes, hence the same CID."""
@@ -94,7 +112,7 @@ class CoalitionRules:
             raise ConfigError(f"unknown rules {sorted(unknown)}")
         try:
             data["tolerance"] = Tolerance(**data.get("tolerance", {}))
-            data["training"] = TrainingRecipe(**data.get("training", {}))
+            data["training"] = TrainingRecipe(**{"clip_norm": None, **data.get("training", {})})
             return cls(**data)
         except TypeError as exc:
             raise ConfigError(f"malformed rules: {exc}") from exc

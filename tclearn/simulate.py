@@ -79,12 +79,16 @@ class SimulationConfig:
             screening=self.fba,
             tolerance=self.tolerance,
             min_batch_size=self.min_batch_size,
-            training=TrainingRecipe(self.local_epochs, self.batch_size, self.learning_rate),
+            training=self.recipe,
         )
 
     @property
+    def recipe(self) -> TrainingRecipe:
+        return TrainingRecipe(self.local_epochs, self.batch_size, self.learning_rate)
+
+    @property
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.local_epochs, batch_size=self.batch_size, learning_rate=self.learning_rate)
+        return self.recipe.config()
 
 
 @dataclass(frozen=True)
@@ -315,8 +319,7 @@ class Simulation:
         members, rounds = self.config.members, self.config.rounds
         turns = max(1, sum(len(self.strategy.trainers(n, members)) for n in range(1, rounds + 1)) // members)
         epochs = turns * self.config.local_epochs
-        recipe = self.config.train_config
-        config = TrainConfig(epochs=epochs, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate)
+        config = self.config.recipe.config(epochs=epochs)
         train_local(model, self.dataset.x[train], self.dataset.y[train], config, self.config.min_batch_size, 0)
         return self.global_accuracy(model.state_dict())
 

@@ -25,6 +25,18 @@ def test_the_document_is_canonical_and_round_trips() -> None:
     assert json.loads(rules.document())["format"] == "tclearn-rules/1"
 
 
+def test_rules_written_before_gradient_clipping_keep_their_digest_and_train_unclipped() -> None:
+    """A coalition deployed before the recipe clipped gradients: its document does not name
+    `clip_norm`, its ledger holds that document's digest, and its members trained unclipped."""
+    document = json.loads(CoalitionRules(ARCH).document())
+    del document["training"]["clip_norm"]
+    old = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    rules = CoalitionRules.from_document(old)
+    assert rules.training.clip_norm is None and rules.training.config().clip_norm is None
+    assert rules.document() == old
+    assert CoalitionRules(ARCH).training.config().clip_norm == 1.0
+
+
 def test_rules_name_the_strategy() -> None:
     assert CoalitionRules(ARCH, learning="sequential").strategy() == Sequential()
     assert CoalitionRules(ARCH, aggregator="median").strategy() == FederatedAveraging("median", {})

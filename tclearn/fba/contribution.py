@@ -40,6 +40,9 @@ class Judgements:
     strategy: Strategy
     parent: Evaluations
     parent_state: State
+    # The round's updates that passed integrity: the trigger search measures each update against
+    # them all, so a set chosen to hold mostly attackers cannot hide them behind its own median.
+    peers: Sequence[Update] = ()
     _outputs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _proxies: dict[tuple[int, ...], Evaluation] = field(default_factory=dict, repr=False)
     _aggregates: dict[tuple[int, ...], State] = field(default_factory=dict, repr=False)
@@ -47,9 +50,16 @@ class Judgements:
     _carriers: dict[tuple[int, ...], dict[int, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, evaluator: Evaluator, family: ModelFamily, strategy: Strategy, parent: State) -> Judgements:
-        """The judgements of a round on `parent` (evaluated here, on G and L)."""
-        return cls(evaluator, family, strategy, evaluator.evaluate(parent), parent)
+    def of(
+        cls,
+        evaluator: Evaluator,
+        family: ModelFamily,
+        strategy: Strategy,
+        parent: State,
+        peers: Sequence[Update] = (),
+    ) -> Judgements:
+        """The judgements of a round on `parent` (evaluated here, on G and L), among `peers`."""
+        return cls(evaluator, family, strategy, evaluator.evaluate(parent), parent, peers)
 
     # ------------------------------------------------------------------ on the screening sample
 
@@ -107,19 +117,21 @@ class Judgements:
         """The updates that carry a patch trigger into the aggregate of `updates`, with the reason
         `backdoor` (`tclearn.fba.trigger`): the aggregate is searched for patches that move far
         more inputs into a class than its parent does, and each update for how hard it pushes
-        them. The search runs on the built aggregate, once per set; with fewer than 3 updates
-        there is no median to stand out from, and nothing is searched."""
+        them, against all the round's updates (`peers` and `updates`). The search runs on the
+        built aggregate, once per set; with fewer than 3 updates in all there is no median to
+        stand out from, and nothing is searched."""
         key = ids(tuple(updates))
         if key not in self._carriers:
             self._carriers[key] = {}
             search = self.evaluator.trigger
-            if len(updates) >= 3 and search.patches:
+            everyone = list({u.id: u for u in (*self.peers, *updates)}.values())
+            if len(everyone) >= 3 and search.patches:
                 shares = self.evaluator.patch_shares
                 suspects = search.suspects(shares(self.aggregate(updates)), shares(self.parent_state))
                 if suspects:
-                    runs = [(self.outputs(u)[: len(search.probes)], self.evaluator.runner(u.state)) for u in updates]
-                    found = search.carriers(suspects, runs)
-                    self._carriers[key] = {updates[i].id: "backdoor" for i in sorted(found)}
+                    runs = [(self.outputs(u)[: len(search.probes)], self.evaluator.runner(u.state)) for u in everyone]
+                    found = {everyone[i].id for i in search.carriers(suspects, runs)}
+                    self._carriers[key] = {u.id: "backdoor" for u in updates if u.id in found}
         return self._carriers[key]
 
 
@@ -133,8 +145,10 @@ def harmful_updates(judgements: Judgements, updates: Sequence[Update]) -> dict[i
     that neither helps nor hurts measurably is noise, not harm: it stays, so an honest member's
     work counts even when the model has little left to learn from it. An update significantly
     better than its parent on its own, and no worse on the other measure, is never dropped for
-    the noise of a leave-one-out comparison. Alone, an honest update from a member holding one
-    class degrades G, but the aggregate's loss is lower with it: it is kept.
+    the noise of a leave-one-out comparison (better in accuracy alone is not enough: a
+    sign-flipped step from a random start gains accuracy while its loss soars). Alone, an honest
+    update from a member holding one class degrades G, but the aggregate's loss is lower with
+    it: it is kept.
     """
     if len(updates) < 2:
         return {}

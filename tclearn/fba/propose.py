@@ -61,7 +61,7 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
             passing.append(Update(record, state))
         else:
             excluded[record.id] = why or "integrity"
-    judgements = Judgements.of(evaluator, ctx.family, strategy, parent.state)
+    judgements = Judgements.of(evaluator, ctx.family, strategy, parent.state, peers=passing)
     screening = Screening(ctx, judgements, head)
     # In id order, as the chain lists them and validators recombine them (a sum's rounding
     # depends on its order).

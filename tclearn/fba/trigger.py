@@ -11,10 +11,11 @@ for each patch and class how many inputs it moves into that class.
 A clean model has patch sensitivities of its own (on Fashion-MNIST a bright square reads as
 "sandal"), and they are in its parent too. So only the rise over the parent counts. When a
 patch's rise reaches `RISE`, each update is run on the stamped and the clean inputs. An update
-carries the trigger when it pushes the margin toward the class far beyond the other updates:
-more than 3 MADs over their median, and by `MARGIN` logits at least. A member that holds mostly
-one class moves some patches toward it by a few logits; a backdoor step moves its trigger by
-tens.
+carries the trigger when it pushes the margin toward the class far beyond the round's other
+updates: more than 3 MADs over their median, and by `MARGIN` at least, measured in the update's
+own spread of logits. A member that holds mostly one class moves some patches toward it by up to
+2 of its spreads; a backdoor step moves its trigger by 7 or more. The median is the round's:
+a set of updates chosen to hold mostly attackers cannot raise it (`Judgements.peers`).
 
 Patches are squares on the last two axes of an image; tables are not searched. On the
 breast-cancer table, windows of adjacent features set to G's extremes moved a skewed honest
@@ -36,7 +37,7 @@ Outputs = Callable[[np.ndarray], np.ndarray]  # one model: inputs → logits
 PROBES = 32  # inputs of G stamped with each patch
 SIDE, STRIDE = 4, 2  # every 3×3 trigger lies inside one patch
 RISE = 0.3  # share of inputs a patch moves into a class, over what it moves in the parent
-MARGIN = 5.0  # logits: a skewed member's own pull on a patch stays below it
+MARGIN = 4.0  # in the update's logit spreads: a skewed member's own pull on a patch stays below it
 MADS = 3.0
 
 
@@ -127,11 +128,16 @@ class TriggerSearch:
         return sorted(found, key=lambda s: -s.rise)
 
     def margin_shift(self, clean: np.ndarray, run: Outputs, suspect: Suspect) -> float:
-        """How far the patch moves a model's margin toward the suspect's class, in logits (mean
-        over the probes), from its logits on the probes and a way to run it."""
+        """How far the patch moves a model's margin toward the suspect's class (mean over the
+        probes), in units of the model's own spread of logits on the clean probes, from its
+        logits on the probes and a way to run it. A member holding one or two classes answers
+        with large logits everywhere, and moves a patch toward its classes by as many logits as
+        a backdoor does (8 against 6–26 on Fashion-MNIST at α = 0.1); in its own units it moves
+        it by at most 2, a backdoor by 7 or more."""
         shift = run(self.on(suspect.patch)) - clean
         others = np.delete(shift, suspect.target, axis=1).mean(1)
-        return float((shift[:, suspect.target] - others).mean())
+        scale = max(float(np.mean(clean.std(1))), 1e-6)
+        return float((shift[:, suspect.target] - others).mean()) / scale
 
     def carriers(
         self, suspects: Sequence[Suspect], updates: Sequence[tuple[np.ndarray, Outputs]]

@@ -11,9 +11,11 @@ this validator's L the candidate does not degrade its parent beyond the coalitio
 
 from __future__ import annotations
 
+from typing import Any
+
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.contribution import Judgements, harmful_updates
-from tclearn.fba.integrity import read_round
+from tclearn.fba.integrity import Round, read_round
 from tclearn.fba.records import check_update
 from tclearn.fba.strategy import Strategy
 from tclearn.fba.update import Update
@@ -47,7 +49,8 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
         if why is not None or state is None:
             return evaluator.refusal(why or "integrity")
         updates.append(Update(update, state))
-    judgements = Judgements.of(evaluator, ctx.family, strategy, parent.state)
+    peers = round_peers(ctx, parent, [*record.update_ids, *_listed_excluded(metadata)])
+    judgements = Judgements.of(evaluator, ctx.family, strategy, parent.state, peers)
     try:
         expected = ctx.family.dump(judgements.aggregate(updates))
     except (ValueError, KeyError, TypeError):
@@ -59,3 +62,24 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
     if harmful_updates(judgements, updates):
         return evaluator.refusal("harmful-update")
     return judgements.viability(updates)
+
+
+def round_peers(ctx: CoalitionContext, parent: Round, listed: list[int]) -> list[Update]:
+    """The updates on the parent that the general saw, as far as the chain shows: every one
+    registered up to the newest it lists (in the block or as left out), that passes integrity."""
+    newest = max(listed)
+    peers = []
+    for update in ctx.ledger.updates_on(parent.block_id):
+        if update.id <= newest:
+            why, state = check_update(ctx, update, parent)
+            if why is None and state is not None:
+                peers.append(Update(update, state))
+    return peers
+
+
+def _listed_excluded(metadata: dict[str, Any]) -> list[int]:
+    """The update ids a candidate's metadata lists as left out (ignored when malformed)."""
+    try:
+        return [int(k) for k in metadata.get("excluded", {})]
+    except (TypeError, ValueError, AttributeError):
+        return []

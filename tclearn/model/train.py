@@ -27,6 +27,10 @@ class TrainConfig:
     batch_size: int = 16
     learning_rate: float = 0.05
     momentum: float = 0.9
+    # Each batch's gradient is clipped to this norm (None: not clipped). On skewed data a member
+    # whose shard holds one or two classes otherwise takes steps many times the others' (6–18×
+    # on Fashion-MNIST at α = 0.1), and the average of such steps can fall to chance.
+    clip_norm: float | None = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ class Evaluation:
 def train_local(
     model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, min_batch_size: int, seed: int
 ) -> nn.Module:
-    """Trains `model` in place on (x, y) with SGD; every step uses at least `min_batch_size`."""
+    """Trains `model` in place on (x, y) with SGD, gradients clipped; every step uses at least
+    `min_batch_size`."""
     if config.batch_size < min_batch_size:
         raise TrainingError(f"batch size {config.batch_size} is below the coalition's minimum {min_batch_size}")
     if len(y) < config.batch_size:
@@ -76,6 +81,8 @@ def train_local(
             batch = order[start : start + config.batch_size]
             optimizer.zero_grad()
             loss_fn(model(features[batch]), labels[batch]).backward()
+            if config.clip_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
             optimizer.step()
     model.eval()
     return model

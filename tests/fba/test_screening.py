@@ -3,13 +3,15 @@ contribution to an aggregate (leave-one-out), and what the general selects."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from tclearn.chain.ledger import UpdateRecord
 from tclearn.fba.contribution import Judgements, harmful_updates
-from tclearn.fba.integrity import Round, intrinsic_check, step_size
+from tclearn.fba.integrity import Round, StepScale, intrinsic_check, step_size
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.screening import Screening
 from tclearn.fba.strategy import FederatedAveraging, Sequential, Strategy
@@ -48,7 +50,9 @@ def judgements(strategy: Strategy = MEAN) -> Judgements:
 
 
 def a_round(*updates: Update, typical: float | None = None) -> Round:
-    return Round(1, PARENT, frozenset({b"ancestor".ljust(32, b"\0")}), typical, {u.id: u.state for u in updates})
+    """A round whose typical step is `typical` for 300 samples, growing as √batches."""
+    steps = None if typical is None else StepScale(math.log(typical / math.sqrt(300 // 16)), 0.5)
+    return Round(1, PARENT, frozenset({b"ancestor".ljust(32, b"\0")}), steps, {u.id: u.state for u in updates})
 
 
 # ---------------------------------------------------------------------------- integrity
@@ -69,15 +73,29 @@ def test_the_parent_unchanged_is_a_free_ride() -> None:
     assert intrinsic_check(None, free.record, a_round(free))[0] == "free-ride"  # type: ignore[arg-type]
 
 
-def test_a_step_far_beyond_the_typical_step_per_batch_is_an_outlier() -> None:
+def test_a_step_far_beyond_the_typical_step_for_its_batches_is_an_outlier() -> None:
     good = GOOD[0]
-    typical = step_size(PARENT, good.state) / (300 // 16)
+    typical = step_size(PARENT, good.state)
     scaled = update(6, {k: PARENT[k] + 20 * (good.state[k] - PARENT[k]) for k in PARENT})
     assert intrinsic_check(None, scaled.record, a_round(scaled, typical=typical))[0] == "outlier"  # type: ignore[arg-type]
     assert intrinsic_check(None, good.record, a_round(good, typical=typical))[0] is None  # type: ignore[arg-type]
-    # the same step from a member claiming 20× the batches is not an outlier per batch
-    many = update(7, scaled.state, samples=300 * 20)
+    # the same step from a member claiming 400× the batches is not: steps grow as √batches
+    many = update(7, scaled.state, samples=300 * 400)
     assert intrinsic_check(None, many.record, a_round(many, typical=typical))[0] is None  # type: ignore[arg-type]
+
+
+def test_the_typical_step_grows_with_the_batches_as_the_round_shows() -> None:
+    """A random walk (√batches) and a drift (batches) are both fitted; a scaled step stands out
+    in either, and the fit holds within [½, 1] whatever a few points say."""
+    walk = [(b, 0.1 * math.sqrt(b)) for b in (1, 4, 9, 30, 95)]
+    drift = [(b, 0.1 * b) for b in (1, 1, 2, 4, 10)]
+    for points, gamma in ((walk, 0.5), (drift, 1.0)):
+        scale = StepScale.fit(points)
+        assert scale is not None and scale.gamma == pytest.approx(gamma)
+        assert all(step == pytest.approx(scale.typical(b)) for b, step in points)
+    assert StepScale.fit([*walk, (9, 0.1 * 3 * 20)]).typical(9) == pytest.approx(0.3, rel=0.2)  # type: ignore[union-attr]
+    assert StepScale.fit([(1, 1.0), (100, 1.0), (4, 1.0)]).gamma == 0.5  # type: ignore[union-attr]
+    assert StepScale.fit(walk[:2]) is None
 
 
 def test_an_unreadable_update_keeps_the_reason_it_was_refused() -> None:

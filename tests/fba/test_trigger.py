@@ -21,17 +21,17 @@ RNG = np.random.default_rng(0)
 SHAPE = (1, 12, 12)
 CLASSES = 4
 PROBES = RNG.uniform(0.0, 0.5, (32, *SHAPE)).astype(np.float32)
-W = RNG.normal(0.0, 0.1, (12 * 12, CLASSES))
+W = RNG.normal(0.0, 0.5, (12 * 12, CLASSES))  # clean logits spread about 1.6 across classes
 TRIGGER = (slice(9, 12), slice(9, 12))  # a 3×3 corner patch, as the simulation's backdoor
 NATURAL = (slice(0, 3), slice(0, 3))  # a patch every model of the lineage reads as class 1
 
 
-def model(*responses: tuple[tuple[slice, slice], int, float], skew: float = 0.0) -> Outputs:
-    """Linear logits, plus `strength` on a class when a region is bright; `skew` favours class 3
-    everywhere (a member holding mostly that class)."""
+def model(*responses: tuple[tuple[slice, slice], int, float], skew: float = 0.0, confidence: float = 1.0) -> Outputs:
+    """Linear logits (scaled by `confidence`), plus `strength` on a class when a region is
+    bright; `skew` favours class 3 everywhere (a member holding mostly that class)."""
 
     def outputs(x: np.ndarray) -> np.ndarray:
-        logits = x.reshape(len(x), -1) @ W
+        logits = confidence * (x.reshape(len(x), -1) @ W)
         logits[:, 3] += skew
         for region, target, strength in responses:
             logits[:, target] += strength * (x[(slice(None), 0, *region)].mean((1, 2)) > 0.9)
@@ -90,12 +90,15 @@ def test_a_clean_candidate_has_no_suspect() -> None:
 def test_only_the_updates_that_push_the_trigger_carry_it() -> None:
     updates = [
         model((TRIGGER, 3, 25.0)),
-        model((TRIGGER, 3, 8.0)),  # a weaker attacker (less data) still stands out
+        model((TRIGGER, 3, 12.0)),  # a weaker attacker (less data) still stands out
         model(),
         model(skew=4.0),  # an honest member holding mostly the target class
         model((NATURAL, 1, 3.0)),
         model(),
         model((TRIGGER, 3, 3.0)),  # a member whose own data pulls the patch a little
+        # a member holding one or two classes: large logits everywhere, and as large a pull on
+        # the patch as the weaker attacker's, which in its own units is small
+        model((TRIGGER, 3, 12.0), confidence=6.0),
     ]
     chosen = search()
     suspects = chosen.suspects(shares(BACKDOORED), shares(PARENT))
@@ -152,6 +155,19 @@ def test_the_general_leaves_out_the_updates_that_carry_a_trigger() -> None:
     chosen.__dict__["refused_sets"] = set()
     kept = chosen.select_viable([*attackers, *honest], excluded)
     assert {u.id for u in kept} == {10, 11, 12, 13} and excluded == {1: "backdoor", 2: "backdoor"}
+
+
+def test_a_set_chosen_to_hold_mostly_attackers_does_not_hide_them() -> None:
+    """Measured against the round's updates, not the set's own median: two attackers and one
+    honest update are a majority of attackers, but not of the round."""
+    evaluator = Evaluator(FAMILY, G_X, G_Y, G_X[::4], G_Y[::4], Tolerance())
+    attackers = [an_update(1, with_backdoor(nudged(1), 12.0)), an_update(2, with_backdoor(nudged(2), 12.0))]
+    honest = [an_update(10 + i, nudged(10 + i)) for i in range(4)]
+    chosen = [*attackers, honest[0]]
+    alone = Judgements.of(evaluator, FAMILY, FederatedAveraging(), HONEST)
+    assert alone.backdoor_carriers(chosen) == {}, "within the set, the attackers are the median"
+    judged = Judgements.of(evaluator, FAMILY, FederatedAveraging(), HONEST, peers=[*attackers, *honest])
+    assert judged.backdoor_carriers(chosen) == {1: "backdoor", 2: "backdoor"}
 
 
 def test_the_parents_patch_shares_are_remembered() -> None:
