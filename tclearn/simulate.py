@@ -103,6 +103,7 @@ class RoundRecord:
     outcome: str  # final, rejected, expired, no-candidate, stalled
     global_accuracy: float
     excluded: dict[int, str]  # member index -> why its update was left out
+    step: float = 1.0  # of the way from the parent to the updates' aggregate (`SERVER_STEPS`)
 
 
 @dataclass
@@ -242,7 +243,8 @@ class Simulation:
         if settled.block is None:
             return RoundRecord(number, None, general, [], 0, 0, 0, settled.how, self._head_accuracy(), excluded)
         info = ledger.block(settled.block)
-        update_ids = ledger.block_record(settled.block).update_ids
+        block = ledger.block_record(settled.block)
+        update_ids = block.update_ids
         outcome = {BlockState.FINAL: "final", BlockState.REJECTED: "rejected", BlockState.EXPIRED: "expired"}
         return RoundRecord(
             round=number,
@@ -255,6 +257,7 @@ class Simulation:
             outcome=outcome.get(info.state, settled.how),
             global_accuracy=self._head_accuracy(),
             excluded=excluded,
+            step=float(self.ctx.get_json(block.metadata_hash).get("step", 1.0)),
         )
 
     def submit(self, index: int, head: int, seed: int) -> int:

@@ -81,7 +81,7 @@ def _table(history: list[RoundRecord]) -> Table:
             contributors,
             _left_out(r.excluded),
             f"{r.accepts}✓ {r.rejects}✗",
-            r.outcome,
+            r.outcome if r.step == 1.0 else f"{r.outcome} ({r.step:g} step)",
             f"{r.global_accuracy:.3f}",
         )
     return table

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tclearn.fba.aggregate import toward
 from tclearn.fba.policy import degradation, lowers_loss
 from tclearn.fba.strategy import Strategy
 from tclearn.fba.update import Update, ids
@@ -45,8 +46,8 @@ class Judgements:
     peers: Sequence[Update] = ()
     _outputs: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _proxies: dict[tuple[int, ...], Evaluation] = field(default_factory=dict, repr=False)
-    _aggregates: dict[tuple[int, ...], State] = field(default_factory=dict, repr=False)
-    _evaluations: dict[tuple[int, ...], Evaluations] = field(default_factory=dict, repr=False)
+    _aggregates: dict[tuple[tuple[int, ...], float], State] = field(default_factory=dict, repr=False)
+    _evaluations: dict[tuple[tuple[int, ...], float], Evaluations] = field(default_factory=dict, repr=False)
     _carriers: dict[tuple[int, ...], dict[int, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -93,23 +94,29 @@ class Judgements:
 
     # ------------------------------------------------------------------ built and evaluated for real
 
-    def aggregate(self, updates: Sequence[Update]) -> State:
-        key = ids(tuple(updates))
+    def aggregate(self, updates: Sequence[Update], step: float = 1.0) -> State:
+        """The candidate the rule makes of `updates`, moved `step` of the way from the parent."""
+        key = (ids(tuple(updates)), step)
         if key not in self._aggregates:
-            self._aggregates[key] = self.strategy.combine(
-                self.family, [u.state for u in updates], [u.samples for u in updates]
-            )
+            if step == 1.0:
+                self._aggregates[key] = self.strategy.combine(
+                    self.family, [u.state for u in updates], [u.samples for u in updates]
+                )
+            else:
+                full = self.family.to_arrays(self.aggregate(updates))
+                parent = self.family.to_arrays(self.parent_state)
+                self._aggregates[key] = self.family.from_arrays(toward(parent, full, step))
         return self._aggregates[key]
 
-    def of_aggregate(self, updates: Sequence[Update]) -> Evaluations:
+    def of_aggregate(self, updates: Sequence[Update], step: float = 1.0) -> Evaluations:
         """The aggregate's evaluations on all of G and on L."""
-        key = ids(tuple(updates))
+        key = (ids(tuple(updates)), step)
         if key not in self._evaluations:
-            self._evaluations[key] = self.evaluator.evaluate(self.aggregate(updates))
+            self._evaluations[key] = self.evaluator.evaluate(self.aggregate(updates, step))
         return self._evaluations[key]
 
-    def viability(self, updates: Sequence[Update]) -> Check:
-        return self.evaluator.judge(self.parent, self.of_aggregate(updates))
+    def viability(self, updates: Sequence[Update], step: float = 1.0) -> Check:
+        return self.evaluator.judge(self.parent, self.of_aggregate(updates, step))
 
     # ------------------------------------------------------------------ a trigger in the aggregate
 

@@ -69,12 +69,13 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
     if chosen and ids(chosen) in screening.refused_sets:
         dropped = chosen.pop()  # the newest: the coalition already refused exactly this set
         excluded[dropped.id] = "in-rejected-candidate"
+        screening.step = (screening.viable_step(chosen) or 1.0) if chosen else 1.0
     if not chosen:
         return Screened(head, None, excluded)
     update_ids = list(ids(chosen))
-    data = ctx.family.dump(judgements.aggregate(chosen))
+    data = ctx.family.dump(judgements.aggregate(chosen, screening.step))
     cid = ctx.store.put(data)
-    metadata = ctx.put_json(strategy.metadata(update_ids, excluded))
+    metadata = ctx.put_json(strategy.metadata(update_ids, excluded, screening.step))
     return Screened(head, Candidate(head, update_ids, sha256(data), cid, metadata, excluded), excluded)
 
 

@@ -12,11 +12,12 @@ members. It never proposes again a set of updates the coalition already refused 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.contribution import Judgements, harmful_updates
+from tclearn.fba.strategy import SERVER_STEPS
 from tclearn.fba.update import Update, ids
 
 Item = Update  # what a strategy selects from
@@ -28,6 +29,7 @@ class Screening:
     ctx: CoalitionContext
     judgements: Judgements
     parent_id: int
+    step: float = field(default=1.0, init=False)  # of the set `select_viable` chose (`SERVER_STEPS`)
 
     @cached_property
     def refused_sets(self) -> set[tuple[int, ...]]:
@@ -40,8 +42,13 @@ class Screening:
     def viable(self, updates: list[Update]) -> bool:
         return self.judgements.viability(updates).accept
 
+    def viable_step(self, updates: list[Update]) -> float | None:
+        """The longest of `SERVER_STEPS` toward the set's aggregate that is viable, or None."""
+        return next((step for step in SERVER_STEPS if self.judgements.viability(updates, step).accept), None)
+
     def select_viable(self, passing: list[Update], excluded: dict[int, str]) -> list[Update]:
-        """The set of updates to aggregate: all of them less the harmful ones if that is viable;
+        """The set of updates to aggregate: all of them less the harmful ones if that is viable,
+        at the longest viable step toward their aggregate (`SERVER_STEPS`, kept in `step`);
         otherwise the best viable set along a forward selection.
 
         Pruning alone can end empty on non-IID data: one member's step can look useless on G
@@ -52,12 +59,14 @@ class Screening:
         exactly the set proposed.
         """
         kept = self.prune(passing, excluded)
-        if kept and self.viable(kept):
+        if kept and (step := self.viable_step(kept)) is not None:
+            self.step = step
             return kept
         for subset in self.forward_sets(passing)[:REAL_CHECKS]:
             reasons: dict[int, str] = {}
             kept = self.prune(subset, reasons)
-            if kept and self.viable(kept):
+            if kept and (step := self.viable_step(kept)) is not None:
+                self.step = step
                 chosen = set(ids(kept))
                 for update in passing:
                     if update.id in chosen:

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from tclearn.model.family import ModelFamily, State
 
 LEARNING_MODES = ("fedavg", "sequential")
+# How far a candidate may move from its parent toward its updates' aggregate (a server learning
+# rate). On skewed data the full aggregate of honest steps can overshoot and fall below its parent
+# for a round; half or a quarter of the same step keeps every member's work in the block, where
+# leaving members out would tilt the model toward the rest. The candidate's metadata declares
+# the step, and validators rebuild it with that step.
+SERVER_STEPS = (1.0, 0.5, 0.25)
 AGGREGATORS = ("mean", "median", "trimmed-mean", "krum", "multi-krum")
 
 
@@ -60,13 +66,14 @@ class Strategy(ABC):
         """Which members train in a round (a simulation's schedule): all of them."""
         return list(range(members))
 
-    def metadata(self, update_ids: Sequence[int], excluded: Mapping[int, str]) -> dict[str, Any]:
-        """The candidate's metadata document (stored; its digest goes on chain)."""
+    def metadata(self, update_ids: Sequence[int], excluded: Mapping[int, str], step: float = 1.0) -> dict[str, Any]:
+        """The candidate's metadata document (stored; its digest goes on chain); `step` only when
+        the candidate takes less than its aggregate's full step."""
         return {
             **self.recipe(),
             "updates": list(update_ids),
             "excluded": {str(k): v for k, v in sorted(excluded.items())},
-        }
+        } | ({} if step == 1.0 else {"step": step})
 
     def declared_by(self, metadata: Mapping[str, Any]) -> bool:
         """Whether a candidate's metadata declares this strategy's recipe."""

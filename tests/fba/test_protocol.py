@@ -13,9 +13,13 @@ from tclearn.chain.ledger import BlockState
 from tclearn.errors import ChainError
 from tclearn.fba import records
 from tclearn.fba.context import CoalitionContext
-from tclearn.fba.propose import build_candidate, propose
+from tclearn.fba.contribution import Judgements
+from tclearn.fba.integrity import read_round
+from tclearn.fba.propose import Candidate, build_candidate, propose
 from tclearn.fba.strategy import FederatedAveraging, Unscreened
+from tclearn.fba.update import Update
 from tclearn.fba.vote import Voter
+from tclearn.model.weights import sha256
 from tclearn.simulate import Simulation, SimulationConfig, run_simulation
 from tclearn.store import open_store
 from tclearn.store.cid import cid_v0
@@ -212,3 +216,19 @@ def test_a_candidate_made_by_another_rule_than_the_coalitions_is_refused(sim: Si
     block = propose(sim.ctx, general, other)
     verdict = sim.voters[0].vote(block)
     assert (verdict.accept, verdict.reason) == (False, "integrity")
+
+
+@pytest.mark.parametrize(("declared", "accepted"), [(0.5, True), (1.0, False), (0.3, False)])
+def test_a_shorter_step_is_accepted_only_as_declared(sim: Simulation, declared: float, accepted: bool) -> None:
+    """A candidate half-way to its updates' aggregate passes when its metadata says so; the same
+    bytes declared as the full step, or a step the coalition does not take, are refused."""
+    updates = [sim.submit(i, 1, seed=i) for i in range(4)]
+    general = sim.coalition.general()
+    ctx, evaluator = sim.ctx, sim.evaluators[general.address]
+    parent = read_round(ctx, 1, ctx.ledger.updates_on(1))
+    chosen = [Update(ctx.ledger.update_record(u), parent.loaded[u]) for u in updates]  # type: ignore[arg-type]
+    data = ctx.family.dump(Judgements.of(evaluator, ctx.family, sim.strategy, parent.state).aggregate(chosen, 0.5))
+    metadata = ctx.put_json(sim.strategy.metadata(updates, {}, declared))
+    block = propose(ctx, general, Candidate(1, updates, sha256(data), ctx.store.put(data), metadata, {}))
+    verdict = sim.voters[0].vote(block)
+    assert (verdict.accept, verdict.reason) == ((True, "ok") if accepted else (False, "integrity"))

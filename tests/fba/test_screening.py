@@ -199,3 +199,43 @@ def test_the_aggregate_is_the_rule_applied_to_the_chosen_updates() -> None:
     for name in PARENT:
         expected = (GOOD[0].state[name] + GOOD[1].state[name]) / 2
         assert torch.allclose(mean[name], expected, atol=1e-6)
+
+
+def near_copies(parent: State, toward: State, share: float, first_id: int) -> list[Update]:
+    """Four members' steps, each `share` of the way from `parent` to `toward`, a hair apart."""
+    out = []
+    for i in range(4):
+        gen = torch.Generator().manual_seed(first_id + i)
+        noise = {k: 0.01 * torch.randn(v.shape, generator=gen) for k, v in parent.items()}
+        out.append(update(first_id + i, {k: parent[k] + share * (toward[k] - parent[k]) + noise[k] for k in parent}))
+    return out
+
+
+def test_a_set_whose_full_step_degrades_its_parent_goes_in_whole_at_a_shorter_step() -> None:
+    """An aggregate that overshoots its parent for a round keeps every member's work at half or
+    a quarter of its step, rather than leaving members out; near-copies are not harmful to each
+    other by a hair of loss."""
+    parent = GOOD[0].state
+    updates = near_copies(parent, POISON.state, 0.5, 40)
+    judged = Judgements.of(EVALUATOR, FAMILY, MEAN, parent)
+    assert not judged.viability(updates).accept and not judged.viability(updates, 0.5).accept
+    assert harmful_updates(judged, updates) == {}
+    chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
+    chosen.__dict__["refused_sets"] = set()
+    excluded: dict[int, str] = {}
+    assert chosen.select_viable(updates, excluded) == updates and excluded == {}
+    assert chosen.step == 0.25
+    candidate = FAMILY.to_arrays(judged.aggregate(updates, 0.25))
+    full, before = FAMILY.to_arrays(judged.aggregate(updates)), FAMILY.to_arrays(parent)
+    for c, f, p in zip(candidate, full, before, strict=True):
+        np.testing.assert_allclose(c, p + 0.25 * (f - p), rtol=1e-5, atol=1e-6)
+
+
+def test_a_set_no_step_saves_is_not_proposed() -> None:
+    parent = GOOD[0].state
+    judged = Judgements.of(EVALUATOR, FAMILY, MEAN, parent)
+    chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
+    chosen.__dict__["refused_sets"] = set()
+    excluded: dict[int, str] = {}
+    assert chosen.select_viable(near_copies(parent, POISON.state, 1.0, 50), excluded) == []
+    assert set(excluded.values()) == {"degrades-parent"}
