@@ -3,9 +3,9 @@
 The general screens every update trained on the head with the checks validators apply: the
 integrity of each and its member's record (`check_update`), then the coalition's strategy
 chooses what goes in (`tclearn.fba.strategy`: the oldest viable update in sequential learning,
-the screened aggregate in federated averaging) and combines it. It never proposes again a set of
-updates the coalition already refused on this parent (it drops the newest of them), so one bad
-update cannot stall the coalition.
+the screened aggregate in federated averaging) and combines it. It proposes again a set of
+updates the coalition already refused on this parent only at a shorter step, or else drops the
+newest of them, so one bad update cannot stall the coalition.
 """
 
 from __future__ import annotations
@@ -66,7 +66,9 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
     # In id order, as the chain lists them and validators recombine them (a sum's rounding
     # depends on its order).
     chosen = sorted(strategy.select(screening, passing, excluded), key=lambda u: u.id)
-    if chosen and ids(chosen) in screening.refused_sets:
+    if chosen and (step := screening.retry_step(chosen)) is not None:
+        screening.step = step  # a set the coalition refused is tried again at a shorter step
+    elif chosen:
         dropped = chosen.pop()  # the newest: the coalition already refused exactly this set
         excluded[dropped.id] = "in-rejected-candidate"
         screening.step = (screening.viable_step(chosen) or 1.0) if chosen else 1.0

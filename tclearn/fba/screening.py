@@ -6,8 +6,8 @@ The general drops the updates that fail integrity, then those that carry a backd
 what is left would still degrade the parent, it chooses a viable set by forward selection. Sets
 are compared on the updates' outputs, computed once; only the few sets it would propose are
 built and evaluated on all of G and L (at most `REAL_CHECKS`), so its cost stays linear in the
-members. It never proposes again a set of updates the coalition already refused on this parent
-(`refused_sets`), so one bad update cannot stall the coalition.
+members. It proposes again a set of updates the coalition already refused on this parent only
+at a shorter step (`retry_step`), so one bad update cannot stall the coalition.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tclearn.fba.context import CoalitionContext
 from tclearn.fba.contribution import Judgements, harmful_updates
 from tclearn.fba.strategy import SERVER_STEPS
 from tclearn.fba.update import Update, ids
+from tclearn.store.base import StoreError
 
 Item = Update  # what a strategy selects from
 REAL_CHECKS = 3  # sets of a forward selection built and judged for viability, best first
@@ -32,12 +33,37 @@ class Screening:
     step: float = field(default=1.0, init=False)  # of the set `select_viable` chose (`SERVER_STEPS`)
 
     @cached_property
-    def refused_sets(self) -> set[tuple[int, ...]]:
-        """The sets of updates the coalition refused (rejected or let expire) on this parent."""
+    def refused_steps(self) -> dict[tuple[int, ...], float]:
+        """The sets of updates the coalition refused (rejected or let expire) on this parent,
+        each with the shortest step it was refused at (as its metadata declared it)."""
         ledger = self.ctx.ledger
-        closed = ledger.closed_blocks("Rejected") + ledger.closed_blocks("Expired")
-        records = (ledger.block_record(b) for b in closed)
-        return {tuple(sorted(r.update_ids)) for r in records if r.parent == self.parent_id}
+        refused: dict[tuple[int, ...], float] = {}
+        for block in ledger.closed_blocks("Rejected") + ledger.closed_blocks("Expired"):
+            record = ledger.block_record(block)
+            if record.parent == self.parent_id:
+                key = tuple(sorted(record.update_ids))
+                refused[key] = min(refused.get(key, 1.0), self._declared_step(record.metadata_hash))
+        return refused
+
+    @property
+    def refused_sets(self) -> set[tuple[int, ...]]:
+        return set(self.refused_steps)
+
+    def _declared_step(self, metadata_hash: bytes) -> float:
+        try:
+            step = self.ctx.get_json(metadata_hash).get("step", 1.0)
+        except (StoreError, ValueError, KeyError, AttributeError):
+            return 1.0  # unreadable: as if refused at the full step
+        return float(step) if step in SERVER_STEPS else 1.0
+
+    def retry_step(self, chosen: list[Update]) -> float | None:
+        """For a set the coalition refused at some step, a shorter step the general finds
+        viable, if any: validators judge on their own L, and a step closer to the parent may
+        pass where the full one did not, with every member still in."""
+        refused = self.refused_steps.get(ids(chosen))
+        if refused is None:
+            return self.step
+        return next((s for s in SERVER_STEPS if s < refused and self.judgements.viability(chosen, s).accept), None)
 
     def viable(self, updates: list[Update]) -> bool:
         return self.judgements.viability(updates).accept

@@ -146,7 +146,7 @@ def test_the_screening_cost_is_linear_in_the_updates() -> None:
         evaluator = Evaluator(FAMILY, X, Y, X[::3], Y[::3], Tolerance())
         judged = Judgements.of(evaluator, FAMILY, MEAN, PARENT)
         chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
-        chosen.__dict__["refused_sets"] = set()
+        chosen.__dict__["refused_steps"] = {}
         updates = [update(10 + i, trained(Y, 10 + i)) for i in range(n - 1)] + [POISON]
         before = evaluator.forwarded
         chosen.select_viable(updates, {})
@@ -175,7 +175,7 @@ def test_last_rounds_candidate_is_not_run_again_as_the_next_parent() -> None:
 
 def screening(strategy: Strategy = MEAN) -> Screening:
     chosen = Screening(None, judgements(strategy), 1)  # type: ignore[arg-type]
-    chosen.__dict__["refused_sets"] = set()  # nothing refused on this parent yet
+    chosen.__dict__["refused_steps"] = {}  # nothing refused on this parent yet
     return chosen
 
 
@@ -190,7 +190,7 @@ def test_sequential_learning_proposes_the_oldest_viable_update_never_refused_alo
     strategy = Sequential()
     chosen = screening(strategy)
     assert strategy.select(chosen, [POISON, *GOOD], {}) == [GOOD[0]]
-    chosen.__dict__["refused_sets"] = {(GOOD[0].id,)}
+    chosen.__dict__["refused_steps"] = {(GOOD[0].id,): 1.0}
     assert strategy.select(chosen, [POISON, *GOOD], {}) == [GOOD[1]]
 
 
@@ -221,7 +221,7 @@ def test_a_set_whose_full_step_degrades_its_parent_goes_in_whole_at_a_shorter_st
     assert not judged.viability(updates).accept and not judged.viability(updates, 0.5).accept
     assert harmful_updates(judged, updates) == {}
     chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
-    chosen.__dict__["refused_sets"] = set()
+    chosen.__dict__["refused_steps"] = {}
     excluded: dict[int, str] = {}
     assert chosen.select_viable(updates, excluded) == updates and excluded == {}
     assert chosen.step == 0.25
@@ -235,7 +235,21 @@ def test_a_set_no_step_saves_is_not_proposed() -> None:
     parent = GOOD[0].state
     judged = Judgements.of(EVALUATOR, FAMILY, MEAN, parent)
     chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
-    chosen.__dict__["refused_sets"] = set()
+    chosen.__dict__["refused_steps"] = {}
     excluded: dict[int, str] = {}
     assert chosen.select_viable(near_copies(parent, POISON.state, 1.0, 50), excluded) == []
     assert set(excluded.values()) == {"degrades-parent"}
+
+
+def test_a_set_the_coalition_refused_is_tried_again_at_a_shorter_step() -> None:
+    """Validators judge on their own L: a set refused at one step is proposed again, whole, at
+    the next shorter step the general finds viable, and only then loses its newest update."""
+    parent = GOOD[0].state
+    updates = near_copies(parent, POISON.state, 0.3, 60)
+    chosen = Screening(None, Judgements.of(EVALUATOR, FAMILY, MEAN, parent), 1)  # type: ignore[arg-type]
+    key = tuple(u.id for u in updates)
+    for refused, retried in ((1.0, 0.5), (0.5, 0.25), (0.25, None)):
+        chosen.__dict__["refused_steps"] = {key: refused}
+        assert chosen.retry_step(updates) == retried
+    chosen.__dict__["refused_steps"] = {}
+    assert chosen.retry_step(updates) == chosen.step == 1.0, "a set never refused keeps its step"

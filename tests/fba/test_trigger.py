@@ -152,7 +152,7 @@ def test_the_general_leaves_out_the_updates_that_carry_a_trigger() -> None:
     assert judged.backdoor_carriers(honest) == {}, "no patch rises over the parent"
     excluded: dict[int, str] = {}
     chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
-    chosen.__dict__["refused_sets"] = set()
+    chosen.__dict__["refused_steps"] = {}
     kept = chosen.select_viable([*attackers, *honest], excluded)
     assert {u.id for u in kept} == {10, 11, 12, 13} and excluded == {1: "backdoor", 2: "backdoor"}
 
