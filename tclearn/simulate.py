@@ -27,7 +27,7 @@ from tclearn.engine.schedule import Settled, TimeModel, settle_round
 from tclearn.engine.steps import General, ValidatorRole, submit_update
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.policy import Tolerance
-from tclearn.fba.strategy import Strategy
+from tclearn.fba.strategy import Strategy, declared_step
 from tclearn.fba.viability import Evaluator
 from tclearn.fba.vote import Voter
 from tclearn.model.architectures import ArchitectureSpec, build
@@ -257,7 +257,7 @@ class Simulation:
             outcome=outcome.get(info.state, settled.how),
             global_accuracy=self._head_accuracy(),
             excluded=excluded,
-            step=float(self.ctx.get_json(block.metadata_hash).get("step", 1.0)),
+            step=declared_step(self.ctx.get_json(block.metadata_hash)) or 1.0,
         )
 
     def submit(self, index: int, head: int, seed: int) -> int:

@@ -58,10 +58,7 @@ def multi_krum(updates: Sequence[Weights], samples: Sequence[int], num_malicious
 
 
 def toward(parent: Weights, target: Weights, step: float) -> Weights:
-    """The parent moved `step` of the way to `target`: a server learning rate (FedOpt's η), 1
-    being the target itself."""
-    if step == 1.0:
-        return [layer.copy() for layer in target]
+    """The parent moved `step` of the way to `target`: a server learning rate (FedOpt's η)."""
     return [p + step * (t - p) for p, t in zip(parent, target, strict=True)]
 
 

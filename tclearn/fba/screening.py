@@ -17,7 +17,7 @@ from functools import cached_property
 
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.contribution import Judgements, harmful_updates
-from tclearn.fba.strategy import SERVER_STEPS
+from tclearn.fba.strategy import SERVER_STEPS, declared_step
 from tclearn.fba.update import Update, ids
 from tclearn.store.base import StoreError
 
@@ -51,10 +51,9 @@ class Screening:
 
     def _declared_step(self, metadata_hash: bytes) -> float:
         try:
-            step = self.ctx.get_json(metadata_hash).get("step", 1.0)
+            return declared_step(self.ctx.get_json(metadata_hash)) or 1.0
         except (StoreError, ValueError, KeyError, AttributeError):
             return 1.0  # unreadable: as if refused at the full step
-        return float(step) if step in SERVER_STEPS else 1.0
 
     def retry_step(self, chosen: list[Update]) -> float | None:
         """For a set the coalition refused at some step, a shorter step the general finds

@@ -35,6 +35,15 @@ LEARNING_MODES = ("fedavg", "sequential")
 # leaving members out would tilt the model toward the rest. The candidate's metadata declares
 # the step, and validators rebuild it with that step.
 SERVER_STEPS = (1.0, 0.5, 0.25)
+
+
+def declared_step(metadata: Mapping[str, Any]) -> float | None:
+    """The step a candidate's metadata declares (1 when it names none), or None when it is not
+    one the coalition takes."""
+    step = metadata.get("step", 1.0)
+    return float(step) if isinstance(step, int | float) and step in SERVER_STEPS else None
+
+
 AGGREGATORS = ("mean", "median", "trimmed-mean", "krum", "multi-krum")
 
 

@@ -17,7 +17,7 @@ from tclearn.fba.context import CoalitionContext
 from tclearn.fba.contribution import Judgements, harmful_updates
 from tclearn.fba.integrity import Round, read_round
 from tclearn.fba.records import check_update
-from tclearn.fba.strategy import SERVER_STEPS, Strategy
+from tclearn.fba.strategy import Strategy, declared_step
 from tclearn.fba.update import Update
 from tclearn.fba.viability import Check, Evaluator
 from tclearn.model.weights import ModelRejected
@@ -49,11 +49,11 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
         if why is not None or state is None:
             return evaluator.refusal(why or "integrity")
         updates.append(Update(update, state))
+    step = declared_step(metadata)
+    if step is None:
+        return evaluator.refusal("integrity")  # a step the coalition does not take
     peers = round_peers(ctx, parent, [*record.update_ids, *_listed_excluded(metadata)])
     judgements = Judgements.of(evaluator, ctx.family, strategy, parent.state, peers)
-    step = metadata.get("step", 1.0)
-    if step not in SERVER_STEPS:
-        return evaluator.refusal("integrity")  # a step the coalition does not take
     try:
         expected = ctx.family.dump(judgements.aggregate(updates, step))
     except (ValueError, KeyError, TypeError):

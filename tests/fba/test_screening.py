@@ -14,7 +14,7 @@ from tclearn.fba.contribution import Judgements, harmful_updates
 from tclearn.fba.integrity import Round, StepScale, intrinsic_check, step_size
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.screening import Screening
-from tclearn.fba.strategy import FederatedAveraging, Sequential, Strategy
+from tclearn.fba.strategy import FederatedAveraging, Sequential, Strategy, declared_step
 from tclearn.fba.update import Update
 from tclearn.fba.viability import Evaluator
 from tclearn.model.architectures import ArchitectureSpec, build
@@ -253,3 +253,8 @@ def test_a_set_the_coalition_refused_is_tried_again_at_a_shorter_step() -> None:
         assert chosen.retry_step(updates) == retried
     chosen.__dict__["refused_steps"] = {}
     assert chosen.retry_step(updates) == chosen.step == 1.0, "a set never refused keeps its step"
+
+
+def test_only_the_coalitions_steps_are_read_from_a_candidates_metadata() -> None:
+    assert [declared_step(m) for m in ({}, {"step": 0.5}, {"step": 1}, {"step": 0.25})] == [1.0, 0.5, 1.0, 0.25]
+    assert [declared_step({"step": s}) for s in (0.3, "0.5", None, [0.5], 0)] == [None] * 5
