@@ -95,11 +95,15 @@ class Run:
     # them became the head; None in runs journalled before these were counted.
     attacked_candidates: int | None = None
     attacked_candidates_final: int | None = None
+    # Honest members' updates, and how many of them the new models were built from (baselines:
+    # the rule used them; the FBA: in the final head's lineage); None in older journals.
+    honest_updates: int | None = None
+    honest_updates_in: int | None = None
 
     @property
     def complete(self) -> bool:
         """Recorded with every measure the harness takes now (else the grid runs it again)."""
-        return self.attacked_candidates is not None
+        return self.attacked_candidates is not None and self.honest_updates is not None
 
 
 def run_cell(cell: Cell) -> Run:
@@ -134,6 +138,8 @@ def _fba(sim: Simulation, cell: Cell) -> Run:
         result.attacks_proposed,
         len(attacked),
         sum(r.outcome == "final" for r in attacked),
+        result.honest_proposed,
+        result.honest_accepted,
     )
 
 
@@ -141,7 +147,7 @@ def _baseline(sim: Simulation, cell: Cell) -> Run:
     """Plain federated learning: every member's update, Flower's rule, no vote."""
     rule = _flower_rule(cell)
     state = sim.ctx.block_weights(1)[1]
-    accuracy, attack_updates, attack_updates_in, attacked_heads = [], 0, 0, 0
+    accuracy, attack_updates, attack_updates_in, attacked_heads, honest_in = [], 0, 0, 0, 0
     for number in range(1, cell.rounds + 1):
         steps = [sim.member_step(i, state, seed=cell.seed * 1000 + number * 50 + i) for i in range(cell.members)]
         arrays = [(sim.family.to_arrays(s), len(sim.split.members[i])) for i, (s, _) in enumerate(steps)]
@@ -149,6 +155,7 @@ def _baseline(sim: Simulation, cell: Cell) -> Run:
         used = _used_updates(cell, arrays, aggregate)
         attacking_in = sum(attacking and is_used for (_, attacking), is_used in zip(steps, used, strict=True))
         attack_updates += sum(attacking for _, attacking in steps)
+        honest_in += sum(not attacking and is_used for (_, attacking), is_used in zip(steps, used, strict=True))
         attack_updates_in += attacking_in
         attacked_heads += attacking_in > 0
         state = sim.family.from_arrays(aggregate)
@@ -163,6 +170,8 @@ def _baseline(sim: Simulation, cell: Cell) -> Run:
         attack_updates,
         attacked_heads,  # no vote: every attacked aggregate becomes the head
         attacked_heads,
+        cell.rounds * cell.members - attack_updates,
+        honest_in,
     )
 
 
@@ -270,6 +279,8 @@ def summarise(runs: Sequence[Run]) -> list[dict[str, object]]:
             "runs_reaching_95pct": sum(_rounds_to(r, 0.95) is not None for r in cell_runs),
             "attacked_candidates": _total(r.attacked_candidates for r in cell_runs),
             "attacked_candidates_final": _total(r.attacked_candidates_final for r in cell_runs),
+            "honest_updates_in": _total(r.honest_updates_in for r in cell_runs),
+            "honest_updates": _total(r.honest_updates for r in cell_runs),
         }
         rows.append(row)
     return rows
@@ -431,6 +442,7 @@ DETAILS = (
     "attacked candidates that became the head",
     "attacked heads",
     "attack updates in",
+    "honest updates in",
     "rounds to 95 %",
 )
 
@@ -442,7 +454,8 @@ def _detail_cells(row: dict[str, object]) -> str:
     updates = f"{row['attack_updates_in']}/{row['attack_updates']}"
     counted = row["attacked_candidates"] is not None
     candidates = f"{row['attacked_candidates_final']}/{row['attacked_candidates']}" if counted else "—"
-    return f"{row['backdoor_success_mean']:.2f} | {candidates} | {heads} | {updates} | {reached}"
+    honest = "—" if row["honest_updates"] is None else f"{row['honest_updates_in']}/{row['honest_updates']}"
+    return f"{row['backdoor_success_mean']:.2f} | {candidates} | {heads} | {updates} | {honest} | {reached}"
 
 
 def plot(rows: list[dict[str, object]], directory: Path, stem: str) -> list[Path]:

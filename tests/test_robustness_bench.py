@@ -94,11 +94,12 @@ def test_a_baseline_and_an_fba_cell_run_on_the_same_harness(tmp_path: Path) -> N
     assert "| attack | fedavg | fba-fedavg |" in tables
     assert baseline.attacked_candidates == baseline.attacked_candidates_final == 2, "no vote: every aggregate is head"
     assert fba.attacked_candidates is not None and fba.attacked_candidates_final == 0
-    fba_line = (
-        f"| noise | fba-fedavg | {rows[1]['backdoor_success_mean']:.2f} | 0/{fba.attacked_candidates} | 0.00 | 0/4 |"
-    )
+    assert baseline.honest_updates == baseline.honest_updates_in == 8, "no defence: every honest update is in"
+    assert fba.honest_updates == 8 and fba.honest_updates_in is not None and fba.honest_updates_in <= 8
+    fba_backdoor, fba_honest = f"{rows[1]['backdoor_success_mean']:.2f}", f"{fba.honest_updates_in}/8"
+    fba_line = f"| noise | fba-fedavg | {fba_backdoor} | 0/{fba.attacked_candidates} | 0.00 | 0/4 | {fba_honest} |"
     assert fba_line in tables
-    assert f"| noise | fedavg | {rows[0]['backdoor_success_mean']:.2f} | 2/2 | 1.00 | 4/4 |" in tables
+    assert f"| noise | fedavg | {rows[0]['backdoor_success_mean']:.2f} | 2/2 | 1.00 | 4/4 | 8/8 |" in tables
     assert "| noise | — | — |" in tables, "no attack-free run in this grid: no drop to show"
     bars, curves = plot(rows, tmp_path, "t"), plot_curves(runs, tmp_path, "t")
     assert [p.name for p in bars + curves] == ["t-alpha0.5-attackers2.png", "t-curves-alpha0.5-noise.png"]
@@ -138,7 +139,8 @@ def test_a_run_journalled_before_a_measure_was_added_runs_again(
     old = robustness.Run(cell, [0.5], 0.9, 0.0, 1.0, 2, 2)  # no attacked candidates counted
     journal.write_text(json.dumps(asdict(old)) + "\n" + '{"cell": {"defence": "fed')  # then a torn line
     assert run_all([cell], 0, journal) == [old], "until it has run again, the old record stands"
-    fresh = replace(old, attacked_candidates=1, attacked_candidates_final=1)
+    fresh = replace(old, attacked_candidates=1, attacked_candidates_final=1, honest_updates=4, honest_updates_in=4)
+    assert not replace(old, attacked_candidates=1, attacked_candidates_final=1).complete, "honest work not counted"
     never_run = Cell("median", "noise", 2, 0.5, 0, 1)
     order: list[Cell] = []
 
