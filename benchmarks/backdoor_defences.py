@@ -182,7 +182,9 @@ def trigger_round(
     """One round under `trigger-search`: the steps left out, the new model, its patch shares."""
     parent = track.flat(state)
     candidate = track.unflat(parent + combine("fedavg", steps, samples))
-    suspects = search.suspects(patch_shares(track, search, candidate), known)
+    ran, ran_parent = outputs_of(track, candidate), outputs_of(track, state)
+    models = ((ran(search.probes), ran), (ran_parent(search.probes), ran_parent))
+    suspects = search.suspects(patch_shares(track, search, candidate), known, models)
     runs = [outputs_of(track, track.unflat(parent + step)) for step in steps]
     out = sorted(search.carriers(suspects, [(run(search.probes), run) for run in runs])) if suspects else []
     keep = np.array([i not in out for i in range(len(steps))])

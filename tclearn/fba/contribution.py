@@ -133,10 +133,14 @@ class Judgements:
             search = self.evaluator.trigger
             everyone = list({u.id: u for u in (*self.peers, *updates)}.values())
             if len(everyone) >= 3 and search.patches:
-                shares = self.evaluator.patch_shares
-                suspects = search.suspects(shares(self.aggregate(updates)), shares(self.parent_state))
+                evaluator, candidate = self.evaluator, self.aggregate(updates)
+                suspects = search.suspects(
+                    evaluator.patch_shares(candidate),
+                    evaluator.patch_shares(self.parent_state),
+                    (evaluator.probed(candidate), evaluator.probed(self.parent_state)),
+                )
                 if suspects:
-                    runs = [(self.outputs(u)[: len(search.probes)], self.evaluator.runner(u.state)) for u in everyone]
+                    runs = [(self.outputs(u)[: len(search.probes)], evaluator.runner(u.state)) for u in everyone]
                     found = {everyone[i].id for i in search.carriers(suspects, runs)}
                     self._carriers[key] = {u.id: "backdoor" for u in updates if u.id in found}
         return self._carriers[key]

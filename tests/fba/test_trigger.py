@@ -11,7 +11,7 @@ from tclearn.fba.contribution import Judgements
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.screening import Screening
 from tclearn.fba.strategy import FederatedAveraging
-from tclearn.fba.trigger import RISE, Outputs, TriggerSearch, patches
+from tclearn.fba.trigger import COARSE, RISE, SHORTLIST, Outputs, Suspect, TriggerSearch, patches
 from tclearn.fba.update import Update
 from tclearn.fba.viability import Evaluator
 from tclearn.model.architectures import ArchitectureSpec, build
@@ -40,6 +40,10 @@ def model(*responses: tuple[tuple[slice, slice], int, float], skew: float = 0.0,
     return outputs
 
 
+PARENT = model((NATURAL, 1, 20.0))
+BACKDOORED = model((NATURAL, 1, 20.0), (TRIGGER, 3, 20.0))
+
+
 def search() -> TriggerSearch:
     return TriggerSearch(PROBES, patches(SHAPE, 0.0, 1.0), CLASSES)
 
@@ -49,12 +53,14 @@ def shares(outputs: Outputs) -> np.ndarray:
     return chosen.shares(outputs(chosen.probes), outputs(chosen.stamped))
 
 
+def suspects_in(chosen: TriggerSearch, candidate: Outputs, parent: Outputs = PARENT) -> list[Suspect]:
+    """Both passes of the search on a candidate against its parent."""
+    models = ((candidate(chosen.probes), candidate), (parent(chosen.probes), parent))
+    return chosen.suspects(shares(candidate), shares(parent), models)
+
+
 def runs(*models: Outputs) -> list[tuple[np.ndarray, Outputs]]:
     return [(m(PROBES), m) for m in models]
-
-
-PARENT = model((NATURAL, 1, 20.0))
-BACKDOORED = model((NATURAL, 1, 20.0), (TRIGGER, 3, 20.0))
 
 
 def test_every_three_by_three_position_lies_inside_a_patch() -> None:
@@ -74,7 +80,7 @@ def test_every_three_by_three_position_lies_inside_a_patch() -> None:
 
 
 def test_the_backdoors_patch_is_suspect_and_the_lineages_own_sensitivity_is_not() -> None:
-    found = search().suspects(shares(BACKDOORED), shares(PARENT))
+    found = suspects_in(search(), BACKDOORED)
     assert [s.target for s in found] == [3]
     corner = found[0].patch.corner
     assert corner[0] <= 9 and corner[1] <= 9 and corner[0] + 4 >= 12 and corner[1] + 4 >= 12
@@ -84,7 +90,28 @@ def test_the_backdoors_patch_is_suspect_and_the_lineages_own_sensitivity_is_not(
 
 
 def test_a_clean_candidate_has_no_suspect() -> None:
-    assert search().suspects(shares(model((NATURAL, 1, 20.0))), shares(PARENT)) == []
+    assert suspects_in(search(), model((NATURAL, 1, 20.0))) == []
+
+
+def test_the_first_pass_stamps_a_few_probes_and_all_of_them_decide() -> None:
+    """Every patch runs on the first `COARSE` probes; a class's shortlisted patches run on all
+    of them, and only that rise is the verdict."""
+    chosen = search()
+    assert len(chosen.stamped) == len(chosen.patches) * COARSE < len(chosen.patches) * len(PROBES)
+    calls: list[int] = []
+
+    def counted(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        return BACKDOORED(x)
+
+    models = ((BACKDOORED(PROBES), counted), (PARENT(PROBES), PARENT))
+    found = chosen.suspects(shares(BACKDOORED), shares(PARENT), models)
+    assert [s.target for s in found] == [3] and found[0].rise >= RISE
+    assert 0 < len(calls) <= SHORTLIST * CLASSES and set(calls) == {len(PROBES)}
+    # A first pass that overstates a rise (its few probes happen to move) is not the verdict.
+    overstated = shares(PARENT)
+    overstated[0, 2] = 1.0
+    assert chosen.suspects(overstated, shares(PARENT), ((PARENT(PROBES), PARENT), (PARENT(PROBES), PARENT))) == []
 
 
 def test_only_the_updates_that_push_the_trigger_carry_it() -> None:
@@ -101,13 +128,13 @@ def test_only_the_updates_that_push_the_trigger_carry_it() -> None:
         model((TRIGGER, 3, 12.0), confidence=6.0),
     ]
     chosen = search()
-    suspects = chosen.suspects(shares(BACKDOORED), shares(PARENT))
+    suspects = suspects_in(chosen, BACKDOORED)
     assert sorted(chosen.carriers(suspects, runs(*updates))) == [0, 1]
 
 
 def test_two_updates_give_no_median_to_stand_out_from() -> None:
     chosen = search()
-    suspects = chosen.suspects(shares(BACKDOORED), shares(PARENT))
+    suspects = suspects_in(chosen, BACKDOORED)
     assert chosen.carriers(suspects, runs(model((TRIGGER, 3, 25.0)), model())) == {}
 
 
