@@ -10,9 +10,10 @@ for each patch and class how many inputs it moves into that class.
 
 What it costs. Every patch on every probe is 338 × 32 runs of the model on Fashion-MNIST, more
 than a member's local training at ten members. So the search goes in two passes: every patch on
-the first `COARSE` probes, then, for each class, the `SHORTLIST` patches that rose most there on
-all the probes. A backdoor's patch moves most inputs (0.6 and more on round 1 of the study), so
-it rises on any 8 of them; the second pass keeps the verdict on 32.
+the first `COARSE` probes, then, for each class, the `SHORTLIST` patches that rose most there,
+on all the probes. A backdoor's patch moves
+most inputs (0.6 and more on round 1 of the study), so it stands out on any 8 of them; the
+second pass keeps the verdict on 32.
 
 A clean model has patch sensitivities of its own (on Fashion-MNIST a bright square reads as
 "sandal"), and they are in its parent too. So only the rise over the parent counts. When a
@@ -111,34 +112,47 @@ class TriggerSearch:
         return self._stamped[patch]
 
     def shares(self, clean: np.ndarray, patched: np.ndarray) -> np.ndarray:
-        """(patch, class) on the first pass: the share of the probes the model does not call c
-        that the patch moves into c, from the model's logits on the probes (`clean`) and on
-        `stamped` (`patched`)."""
-        shares = np.zeros((len(self.patches), self.num_classes))
+        """(patch, class, measure) on the first pass, from the model's logits on the probes
+        (`clean`) and on `stamped` (`patched`), over the probes the model does not call the
+        class: the share the patch moves into it (measure 0), and the mean probability of it
+        the patch gives them (measure 1). The share decides what is shortlisted, the probability
+        breaks its ties: on 8 probes many patches move all of them into the class a random
+        model leans to (round 1 at α = 0.5: every patch near the corner moved 8 of 8, and the
+        first two were not the trigger's), while a step that barely crosses the boundary
+        moves many inputs for little probability."""
+        shares = np.zeros((len(self.patches), self.num_classes, 2))
         if not self.patches:
             return shares
         before = clean[: self.coarse].argmax(1)
-        after = patched.argmax(1).reshape(len(self.patches), len(before))
+        logits = patched.reshape(len(self.patches), len(before), self.num_classes)
+        after = logits.argmax(2)
+        exp = np.exp(logits - logits.max(2, keepdims=True))
+        probabilities = exp / exp.sum(2, keepdims=True)
         for c in range(self.num_classes):
-            shares[:, c] = _moved(before, after, c)
+            others = before != c
+            if others.sum() >= len(before) // 4:
+                shares[:, c, 0] = (after[:, others] == c).mean(1)
+                shares[:, c, 1] = probabilities[:, others, c].mean(1)
         return shares
 
     def share(self, model: Model, patch: Patch, target: int) -> float:
-        """The share of all the probes not called `target` that the patch moves into it."""
+        """The share of all the probes not called `target` that the patch moves into it (a
+        class the model gives to most probes already has too little left to move: 0)."""
         clean, run = model
-        return float(_moved(clean.argmax(1), run(self.on(patch)).argmax(1)[None], target)[0])
+        before, after = clean.argmax(1), run(self.on(patch)).argmax(1)
+        others = before != target
+        return float((after[others] == target).mean()) if others.sum() >= len(before) // 4 else 0.0
 
     def suspects(self, candidate: np.ndarray, parent: np.ndarray, models: tuple[Model, Model]) -> list[Suspect]:
         """For each class, the patch with the largest rise over the parent on all the probes, if
         that reaches `rise`, among the `SHORTLIST` that rose most on the first pass (`candidate`
-        and `parent` are the two models' first-pass shares; `models`, the candidate and the
+        and `parent` are the two models' first-pass `shares`; `models`, the candidate and the
         parent to run); the most suspect first."""
         rise = candidate - parent
         found = []
         for c in range(self.num_classes if len(rise) else 0):
-            shortlist = [
-                int(i) for i in np.argsort(-rise[:, c], kind="stable")[:SHORTLIST] if rise[i, c] >= self.rise / 2
-            ]
+            ranked = np.lexsort((-rise[:, c, 1], -rise[:, c, 0]))  # by share, then probability
+            shortlist = [int(i) for i in ranked[:SHORTLIST] if rise[i, c, 0] >= self.rise / 2]
             rises = {
                 i: self.share(models[0], self.patches[i], c) - self.share(models[1], self.patches[i], c)
                 for i in shortlist
@@ -175,13 +189,3 @@ class TriggerSearch:
             for index in np.flatnonzero(shifts > bar):
                 found.setdefault(int(index), suspect)
         return found
-
-
-def _moved(before: np.ndarray, after: np.ndarray, target: int) -> np.ndarray:
-    """Per row of `after` (classes on stamped probes), the share of the probes not in `target`
-    before (`before`) that are in it after. A class the model gives to most probes already is
-    left at 0: there is too little left to move for the share to mean anything."""
-    others = before != target
-    if others.sum() < len(before) // 4:
-        return np.zeros(len(after))
-    return (after[:, others] == target).mean(1)

@@ -23,8 +23,11 @@ from tclearn.model.train import Evaluation, outputs, scored
 Evaluations = tuple[Evaluation, Evaluation]  # on G, on L
 SCREEN_SAMPLES = 512  # of G: enough for the sign test to see a 2-point net loss at 95 %
 SCREEN_SEED = 0  # the sample is the same at every node, so general and validators agree
-REMEMBERED = 16  # models whose outputs a node keeps: a round's candidate is the next one's parent
-Part = Literal["global", "local", "screen", "patched"]
+# Outputs a node keeps, one per model and set: a round's candidate is the next one's parent,
+# and a round adds one per update on the screening sample, so 16 lost the parent's by the time
+# the trigger search needed them (a second search's worth of runs each round at 10 members).
+REMEMBERED = 96
+Part = Literal["global", "local", "screen", "probes", "patched"]
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,11 @@ class Evaluator:
     def patch_shares(self, state: State) -> np.ndarray:
         """What each patch moves into each class on the search's first pass
         (`TriggerSearch.shares`); remembered, like the outputs, so the parent's costs nothing."""
-        return self.trigger.shares(self.screen_outputs(state), self._outputs(state, "patched"))
+        return self.trigger.shares(self._outputs(state, "probes"), self._outputs(state, "patched"))
 
     def probed(self, state: State) -> Model:
         """The model as the trigger search runs it: its logits on the probes, and a runner."""
-        return self.screen_outputs(state)[:PROBES], self.runner(state)
+        return self._outputs(state, "probes"), self.runner(state)
 
     def runner(self, state: State) -> Outputs:
         """A way to run the model on other inputs, counted in `forwarded`."""
@@ -110,12 +113,18 @@ class Evaluator:
         the weights' digest: the parent a round judges against is the candidate every node
         evaluated the round before, so its evaluation costs nothing the second time."""
         digest = self.family.digest(state)
-        for key in [(digest, part)] + ([(digest, "global")] if part == "screen" else []):
-            if key in self._remembered:
-                self._remembered.move_to_end(key)
-                logits = self._remembered[key]
-                return logits if key[1] == part else logits[self.screen]  # the sample is part of G
-        x = {"global": self.global_x, "local": self.local_x, "patched": self.trigger.stamped}.get(part)
+        # The screening sample is part of G, and the probes are the sample's first inputs.
+        within: dict[Part, object] = {part: slice(None)}
+        if part == "screen":
+            within["global"] = self.screen
+        if part == "probes":
+            within |= {"screen": slice(PROBES), "global": self.screen[:PROBES]}
+        for whole, rows in within.items():
+            if (digest, whole) in self._remembered:
+                self._remembered.move_to_end((digest, whole))
+                return self._remembered[(digest, whole)][rows]  # type: ignore[index]
+        sets = {"global": self.global_x, "local": self.local_x, "probes": self.trigger.probes}
+        x = self.trigger.stamped if part == "patched" else sets.get(part)
         x = self.global_x[self.screen] if x is None else x
         self.forwarded += len(x)
         logits = outputs(self.family.module(state), x)

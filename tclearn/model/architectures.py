@@ -58,13 +58,15 @@ def _cnn(spec: ArchitectureSpec) -> nn.Module:
     if len(spec.input_shape) != 3:
         raise ValueError("the cnn takes images shaped (channels, height, width)")
     channels, height, width = spec.input_shape
+    # Pooling before the ReLU: the same function as the usual order (a maximum commutes with a
+    # monotone map) and the same weights' names, with the ReLU on a quarter of the values.
     return nn.Sequential(
         nn.Conv2d(channels, 16, kernel_size=3, padding=1),
-        nn.ReLU(),
         MaxPool2x2(),
+        nn.ReLU(),
         nn.Conv2d(16, 32, kernel_size=3, padding=1),
-        nn.ReLU(),
         MaxPool2x2(),
+        nn.ReLU(),
         nn.Flatten(),
         nn.Linear(32 * (height // 4) * (width // 4), spec.hidden),
         nn.ReLU(),

@@ -175,11 +175,15 @@ def test_the_centralized_reference_trains_as_many_epochs_as_each_members_data_go
 ) -> None:
     epochs: list[int] = []
     monkeypatch.setattr(simulate, "train_local", lambda model, x, y, config, *rest: epochs.append(config.epochs))
+    monkeypatch.setattr(simulate, "_CENTRALIZED", {})  # nothing remembered from other tests' runs
     sim.config = small(rounds=12, learning="sequential")  # each of 4 members trained 3 times
     sim.centralized_accuracy()
     sim.config = small(rounds=3)  # every member trained in each of 3 rounds
     sim.centralized_accuracy()
     assert epochs == [6, 6]
+    sim.config = small(rounds=3, attack="noise", attackers=1)
+    sim.centralized_accuracy()
+    assert epochs == [6, 6], "remembered: an attack does not change the reference"
 
 
 def test_a_member_refused_for_outliers_is_suspended_until_its_record_clears(

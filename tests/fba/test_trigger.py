@@ -86,7 +86,7 @@ def test_the_backdoors_patch_is_suspect_and_the_lineages_own_sensitivity_is_not(
     assert corner[0] <= 9 and corner[1] <= 9 and corner[0] + 4 >= 12 and corner[1] + 4 >= 12
     assert found[0].patch.value == 1.0 and found[0].rise >= RISE
     index = search().patches.index(found[0].patch)
-    assert shares(BACKDOORED)[index, 3] == 1.0, "the trigger moves every other probe"
+    assert shares(BACKDOORED)[index, 3, 0] == 1.0, "the trigger moves every other probe"
 
 
 def test_a_clean_candidate_has_no_suspect() -> None:
@@ -112,6 +112,24 @@ def test_the_first_pass_stamps_a_few_probes_and_all_of_them_decide() -> None:
     overstated = shares(PARENT)
     overstated[0, 2] = 1.0
     assert chosen.suspects(overstated, shares(PARENT), ((PARENT(PROBES), PARENT), (PARENT(PROBES), PARENT))) == []
+
+
+def test_when_many_patches_move_every_probe_the_strongest_pull_is_shortlisted() -> None:
+    """A candidate that barely turns any bright square into class 3, and its trigger into it
+    with force, from a parent that called every probe class 3 (a random start's lean): on the
+    first pass every bright patch moves all the probes, and the probability it adds picks the
+    trigger's."""
+
+    def leaning(x: np.ndarray) -> np.ndarray:
+        logits = BACKDOORED(x)
+        bright = (x.reshape(len(x), -1) > 0.9).any(1)
+        logits[:, 3] += bright * (logits.max(1) - logits[:, 3] + 0.01)  # just past the top
+        return logits
+
+    found = suspects_in(search(), leaning, parent=model(skew=50.0))
+    assert found and found[0].target == 3
+    corner = found[0].patch.corner
+    assert corner[0] <= 9 and corner[1] <= 9 and corner[0] + 4 >= 12 and corner[1] + 4 >= 12, corner
 
 
 def test_only_the_updates_that_push_the_trigger_carry_it() -> None:
