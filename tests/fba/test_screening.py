@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tclearn.chain.ledger import UpdateRecord
-from tclearn.fba.contribution import Judgements, harmful_updates
+from tclearn.fba.contribution import Judgements, harmful_updates, stand_out
 from tclearn.fba.integrity import Round, StepScale, intrinsic_check, step_size
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.screening import Screening
@@ -19,7 +19,7 @@ from tclearn.fba.update import Update
 from tclearn.fba.viability import Evaluator
 from tclearn.model.architectures import ArchitectureSpec, build
 from tclearn.model.family import ModelFamily, State
-from tclearn.model.train import TrainConfig, train_local
+from tclearn.model.train import Evaluation, TrainConfig, train_local
 
 FAMILY = ModelFamily(ArchitectureSpec("mlp", (2,), 2, hidden=4))
 RNG = np.random.default_rng(0)
@@ -258,3 +258,19 @@ def test_a_set_the_coalition_refused_is_tried_again_at_a_shorter_step() -> None:
 def test_only_the_coalitions_steps_are_read_from_a_candidates_metadata() -> None:
     assert [declared_step(m) for m in ({}, {"step": 0.5}, {"step": 1}, {"step": 0.25})] == [1.0, 0.5, 1.0, 0.25]
     assert [declared_step({"step": s}) for s in (0.3, "0.5", None, [0.5], 0)] == [None] * 5
+
+
+def test_harm_is_what_stands_out_from_the_pull_every_skewed_member_has() -> None:
+    """Leaving any one of eight skewed members out gains the aggregate 3–5 points: that is the
+    common pull, not harm. Leaving the ninth out gains 20: that stands out."""
+    labels = np.zeros(200, dtype=np.int64)
+
+    def scored(right: int, loss: float = 1.0) -> Evaluation:
+        return Evaluation(np.arange(200) < right, np.full(200, loss), labels, 2)
+
+    full = scored(100)
+    common = [scored(106 + i % 3 * 2) for i in range(8)]
+    assert stand_out(full, common) == [False] * 8
+    assert stand_out(full, [*common, scored(140)]) == [False] * 8 + [True]
+    assert stand_out(full, [*common, scored(100, loss=0.5)])[-1], "or in loss"
+    assert stand_out(full, common[:4]) == [True] * 4, "too few to tell what is common: all judged"
