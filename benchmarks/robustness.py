@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -99,6 +100,9 @@ class Run:
     # the rule used them; the FBA: in the final head's lineage); None in older journals.
     honest_updates: int | None = None
     honest_updates_in: int | None = None
+    # The commit the run's code came from ("+changes" when tclearn/ or benchmarks/ differed from
+    # it): the FBA's rules change between sessions, and a journal outlives them.
+    revision: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -117,7 +121,25 @@ def run_cell(cell: Cell) -> Run:
             run = _baseline(sim, cell) if cell.defence in BASELINES else _fba(sim, cell)
         finally:
             chain.close()
-    return run
+    return replace(run, revision=revision())
+
+
+def revision() -> str | None:
+    """The checkout's commit, marked when the code the runs use differs from it; None outside git."""
+    root = Path(__file__).parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "tclearn", "benchmarks/*.py"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return None
+    if head.returncode:
+        return None
+    return head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
 
 
 def _fba(sim: Simulation, cell: Cell) -> Run:

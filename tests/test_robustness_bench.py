@@ -86,6 +86,7 @@ def test_a_baseline_and_an_fba_cell_run_on_the_same_harness(tmp_path: Path) -> N
     assert baseline.attack_updates == 4 and baseline.attack_updates_in == 4, "no defence: every update is in"
     assert fba.attack_updates == 4 and fba.attack_updates_in == 0
     assert baseline.centralized == fba.centralized, "same data, seed and model"
+    assert baseline.revision == fba.revision == robustness.revision(), "each run names the code it ran"
     rows = summarise(runs)
     assert [r["defence"] for r in rows] == ["fedavg", "fba-fedavg"]
     assert rows[1]["final_accuracy_mean"] > rows[0]["final_accuracy_mean"]
