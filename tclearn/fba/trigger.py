@@ -40,7 +40,7 @@ from functools import cached_property
 import numpy as np
 
 Outputs = Callable[[np.ndarray], np.ndarray]  # one model: inputs → logits
-Model = tuple[np.ndarray, Outputs]  # a model's logits on the probes, and a way to run it
+Probed = tuple[np.ndarray, Outputs]  # a model's logits on the probes, and a way to run it
 
 PROBES = 32  # inputs of G a suspect patch is measured on
 COARSE = 8  # the first of them, stamped with every patch
@@ -135,15 +135,15 @@ class TriggerSearch:
                 shares[:, c, 1] = probabilities[:, others, c].mean(1)
         return shares
 
-    def share(self, model: Model, patch: Patch, target: int) -> float:
+    def share(self, probed: Probed, patch: Patch, target: int) -> float:
         """The share of all the probes not called `target` that the patch moves into it (a
         class the model gives to most probes already has too little left to move: 0)."""
-        clean, run = model
+        clean, run = probed
         before, after = clean.argmax(1), run(self.on(patch)).argmax(1)
         others = before != target
         return float((after[others] == target).mean()) if others.sum() >= len(before) // 4 else 0.0
 
-    def suspects(self, candidate: np.ndarray, parent: np.ndarray, models: tuple[Model, Model]) -> list[Suspect]:
+    def suspects(self, candidate: np.ndarray, parent: np.ndarray, models: tuple[Probed, Probed]) -> list[Suspect]:
         """For each class, the patch with the largest rise over the parent on all the probes, if
         that reaches `rise`, among the `SHORTLIST` that rose most on the first pass (`candidate`
         and `parent` are the two models' first-pass `shares`; `models`, the candidate and the
@@ -174,7 +174,7 @@ class TriggerSearch:
         scale = max(float(np.mean(clean.std(1))), 1e-6)
         return float((shift[:, suspect.target] - others).mean()) / scale
 
-    def carriers(self, suspects: Sequence[Suspect], updates: Sequence[Model]) -> dict[int, Suspect]:
+    def carriers(self, suspects: Sequence[Suspect], updates: Sequence[Probed]) -> dict[int, Suspect]:
         """The indices of the updates (each: its logits on the probes, and a way to run it) that
         carry a suspect's trigger, with the trigger. Fewer than 3 updates give no median to
         stand out from."""

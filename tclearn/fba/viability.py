@@ -16,7 +16,7 @@ import numpy as np
 
 from tclearn.fba.metrics import VoteMetrics
 from tclearn.fba.policy import Tolerance, judge
-from tclearn.fba.trigger import PROBES, Model, Outputs, TriggerSearch, patches
+from tclearn.fba.trigger import PROBES, Outputs, Probed, TriggerSearch, patches
 from tclearn.model.family import ModelFamily, State
 from tclearn.model.train import Evaluation, outputs, scored
 
@@ -87,7 +87,7 @@ class Evaluator:
         (`TriggerSearch.shares`); remembered, like the outputs, so the parent's costs nothing."""
         return self.trigger.shares(self._outputs(state, "probes"), self._outputs(state, "patched"))
 
-    def probed(self, state: State) -> Model:
+    def probed(self, state: State) -> Probed:
         """The model as the trigger search runs it: its logits on the probes, and a runner."""
         return self._outputs(state, "probes"), self.runner(state)
 
