@@ -152,33 +152,33 @@ def harmful_updates(judgements: Judgements, updates: Sequence[Update]) -> dict[i
     An update harms the aggregate when the aggregate is significantly better without it
     (leave-one-out, by `tclearn.fba.policy.degradation`), or when on its own it is significantly
     worse than its parent and the aggregate's loss is significantly lower without it (by
-    `LOSS_EFFECT` at least: a poisoned step hides in a large aggregate); either way only if
-    that improvement stands out from what leaving out each of the others brings (`stand_out`),
-    with 5 updates or more. An update that neither helps nor hurts measurably is noise, not
-    harm: it stays, so an honest member's work counts even when the model has little left to
-    learn from it. An update significantly better than its parent on its own, and no worse on
-    the other measure, is never dropped for the noise of a leave-one-out comparison (better in
-    accuracy alone is not enough: a sign-flipped step from a random start gains accuracy while
-    its loss soars).
+    `LOSS_EFFECT` at least: a poisoned step hides in a large aggregate); where most of the
+    round's updates are worse than their parent on their own, only if that improvement also
+    stands out from what leaving out each of the others brings (`stand_out`). An update that
+    neither helps nor hurts measurably is noise, not harm: it stays, so an honest member's work
+    counts even when the model has little left to learn from it. An update significantly
+    better than its parent on its own, and no worse on the other measure, is never dropped for
+    the noise of a leave-one-out comparison (better in accuracy alone is not enough: a
+    sign-flipped step from a random start gains accuracy while its loss soars).
     """
     if len(updates) < 2:
         return {}
     tolerance = judgements.evaluator.tolerance
     parent = judgements.parent_on_sample
     full = judgements.on_sample(updates)
+    alones = [judgements.alone(u) for u in updates]
+    worse_alone = [degradation(parent, alone, tolerance) is not None for alone in alones]
     withouts = [judgements.on_sample([u for j, u in enumerate(updates) if j != i]) for i in range(len(updates))]
-    standing = stand_out(full, withouts)
+    standing = stand_out(full, withouts) if common_pull(worse_alone) else [True] * len(updates)
     harmful: list[tuple[float, int, str]] = []
     for i, update in enumerate(updates):
         if not standing[i]:
             continue
-        alone = judgements.alone(update)
-        worse_alone = degradation(parent, alone, tolerance) is not None
-        if degradation(alone, parent, tolerance) is not None and not worse_alone:
+        if degradation(alones[i], parent, tolerance) is not None and not worse_alone[i]:
             continue  # on its own it is significantly better than its parent, and no worse
         without = withouts[i]
         why = degradation(without, full, tolerance)
-        if why is None and worse_alone and lowers_loss(full, without, tolerance.z):
+        if why is None and worse_alone[i] and lowers_loss(full, without, tolerance.z):
             why = "loss"
         if why is not None:
             harmful.append((without.loss - full.loss, update.id, f"harmful-{why}"))
@@ -188,18 +188,31 @@ def harmful_updates(judgements: Judgements, updates: Sequence[Update]) -> dict[i
 OUTLYING_FROM = 5  # updates: with fewer, a median and a MAD say nothing about the others
 
 
+def common_pull(worse_alone: Sequence[bool]) -> bool:
+    """Whether the round's updates pull the model away from G together: most of them (5 or
+    more in all) are significantly worse than their parent on their own.
+
+    That is what skewed data does: at Dirichlet α = 0.1 on Fashion-MNIST every honest member
+    trains on a class or two, and on its own each is worse on G than the model it started
+    from, in every round measured (10 of 10). On the breast-cancer table split IID an honest
+    step on its own is rarely worse (0–2 of 4), and a poisoning step is. Fewer than a third of
+    the updates can be an attacker's, so when most are worse alone, honest ones are among
+    them."""
+    return len(worse_alone) >= OUTLYING_FROM and sum(worse_alone) > len(worse_alone) / 2
+
+
 def stand_out(full: Evaluation, withouts: Sequence[Evaluation]) -> list[bool]:
     """Whether leaving each update out improves the aggregate far beyond what leaving out the
     round's other updates does: by more than 3 MADs over their median, in accuracy or in
     relative loss, on the screening sample (`withouts[i]` is the aggregate without update i).
 
-    On skewed data every honest member pulls toward its own classes, and the aggregate without
-    any one of them is often better on G by a few significant points: at Dirichlet α = 0.1 on
-    Fashion-MNIST, 26 of 80 honest updates were left out as harmful in one 8-round run, and the
-    rounds that lost them were refused more often. Harm is what stands out from that common
-    pull. A poisoned step that stands out by its size is an outlier already (`integrity`); a
-    label flipper holding two mirrored classes pulls no harder than an honest member holding
-    two classes, and is judged by the accuracy it leaves (docs/RESULTS.md)."""
+    Under a common pull (`common_pull`) the aggregate without any one honest member is often
+    better on G by a few significant points: at α = 0.1 on Fashion-MNIST, 26 of 80 honest
+    updates were left out as harmful in one 8-round run, and the rounds that lost them were
+    refused more often. Harm is then what stands out from that pull. Without a common pull this
+    gate is not applied: on the breast-cancer table split IID it let 104 of 120 slow-poisoning
+    steps in (49 without it), whose leave-one-out gain is a few points, as large as the spread
+    of honest ones among 6 updates."""
     if len(withouts) < OUTLYING_FROM:
         return [True] * len(withouts)
     gains = np.array([w.accuracy - full.accuracy for w in withouts])

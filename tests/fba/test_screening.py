@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tclearn.chain.ledger import UpdateRecord
-from tclearn.fba.contribution import Judgements, harmful_updates, stand_out
+from tclearn.fba.contribution import Judgements, common_pull, harmful_updates, stand_out
 from tclearn.fba.integrity import Round, StepScale, intrinsic_check, step_size
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.screening import Screening
@@ -269,8 +269,17 @@ def test_harm_is_what_stands_out_from_the_pull_every_skewed_member_has() -> None
         return Evaluation(np.arange(200) < right, np.full(200, loss), labels, 2)
 
     full = scored(100)
-    common = [scored(106 + i % 3 * 2) for i in range(8)]
+    common = [scored(106 + i % 3 * 2, loss=0.99) for i in range(8)]
     assert stand_out(full, common) == [False] * 8
     assert stand_out(full, [*common, scored(140)]) == [False] * 8 + [True]
-    assert stand_out(full, [*common, scored(100, loss=0.5)])[-1], "or in loss"
-    assert stand_out(full, common[:4]) == [True] * 4, "too few to tell what is common: all judged"
+    assert stand_out(full, [*common, scored(100, loss=0.5)])[-1], "in loss"
+    assert stand_out(full, common[:4]) == [True] * 4, "too few to tell what is common"
+
+
+def test_a_common_pull_is_most_updates_worse_alone_than_their_parent() -> None:
+    """Skewed members are each worse alone; on IID data the poisoners are, and fewer than a
+    third of the updates can be theirs."""
+    assert common_pull([True] * 6 + [False] * 4)
+    assert not common_pull([True] * 2 + [False] * 4), "two poisoners among six"
+    assert not common_pull([True] * 3 + [False] * 3), "half is not most"
+    assert not common_pull([True] * 4), "too few to tell what is common"
