@@ -35,6 +35,7 @@ from tclearn.config import CONFIG_NAME, IPFS_REPO, CoalitionConfig, Deployed, Ge
 from tclearn.data.datasets import DATASETS
 from tclearn.errors import ConfigError, TCLearnError
 from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES
+from tclearn.privacy.keys import DEFAULT_KEM, KEMS
 from tclearn.rules import GATHER_S
 from tclearn.services import anvil_down, anvil_status, anvil_up, ipfs_down, ipfs_status, ipfs_up
 from tclearn.status import coalition_status, render_status
@@ -376,7 +377,21 @@ _down_and_status(ipfs_group, "IPFS node", IPFS_REPO, ipfs_down, ipfs_status)
 @click.option("--members", type=click.IntRange(1, 100), default=6, show_default=True)
 @click.option("--validators", type=click.IntRange(1, 128), default=4, show_default=True)
 @click.option("--rounds", type=click.IntRange(1, 10_000), default=20, show_default=True)
-@click.option("--mode", type=click.Choice(["A"]), default="A", show_default=True, help="B and C: coming.")
+@click.option(
+    "--mode", type=click.Choice(["A", "B"]), default="A", show_default=True, help="B: a private model; C: coming."
+)
+@click.option(
+    "--remove-member-at",
+    type=click.IntRange(1),
+    default=None,
+    help="Mode B: at this round the validators vote the last honest member out.",
+)
+@click.option(
+    "--kem",
+    type=click.Choice(list(KEMS)),
+    default=None,
+    help=f"Mode B: the KEM that wraps every model key [default: {DEFAULT_KEM}].",
+)
 @click.option("--learning", type=click.Choice(LEARNING_MODES), default="fedavg", show_default=True)
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default="breast-cancer", show_default=True)
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None, help="Dirichlet α; omitted: IID.")

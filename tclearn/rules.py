@@ -22,6 +22,7 @@ from tclearn.data.preprocessing import Preprocessing
 from tclearn.errors import ConfigError
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES, Strategy, strategy_for
+from tclearn.privacy.keys import DEFAULT_KEM, KEMS
 from tclearn.store.base import ContentStore, StoreError
 from tclearn.store.cid import cid_digest, cid_v0, digest_to_cid
 
@@ -68,6 +69,9 @@ class CoalitionRules:
     gather_s: int = GATHER_S
     # How nodes turn a CSV's raw features into the model's input (`Preprocessing.as_dict`).
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    # Mode B: the KEM that wraps every data key (`tclearn.privacy.keys.KEMS`); None in mode A,
+    # whose documents do not name it and keep their digest.
+    kem: str | None = None
 
     def __post_init__(self) -> None:
         self.preprocess()  # a malformed transform is refused where the rules are read
@@ -77,6 +81,10 @@ class CoalitionRules:
             raise ConfigError(f"unknown learning mode {self.learning!r}: one of {', '.join(LEARNING_MODES)}")
         if self.aggregator not in AGGREGATORS:
             raise ConfigError(f"unknown aggregation rule {self.aggregator!r}: one of {', '.join(AGGREGATORS)}")
+        if self.mode == "B" and self.kem is None:
+            object.__setattr__(self, "kem", DEFAULT_KEM)
+        if self.kem is not None and self.kem not in KEMS:
+            raise ConfigError(f"unknown KEM {self.kem!r}: one of {', '.join(KEMS)}")
         if self.training.batch_size < self.min_batch_size:
             raise ConfigError(
                 f"the training batch size {self.training.batch_size} is below the minimum {self.min_batch_size}"
@@ -92,6 +100,8 @@ class CoalitionRules:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        if data["kem"] is None:
+            del data["kem"]  # mode A's rules keep their digest
         if data["training"]["clip_norm"] is None:
             del data["training"]["clip_norm"]  # rules written before clipping keep their digest
         return {"format": "tclearn-rules/1", **data}

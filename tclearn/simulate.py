@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +19,13 @@ from tclearn.attacks import AttackInputs, backdoor_target, poisoned_update, with
 from tclearn.chain.backends import Chain, connect
 from tclearn.chain.deploy import Genesis
 from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition
-from tclearn.chain.ledger import BlockState, LedgerParams
+from tclearn.chain.ledger import BlockState, LedgerParams, ProposalState
 from tclearn.data.datasets import Dataset, load_dataset
 from tclearn.data.splits import CoalitionSplit, split_coalition, stratified_subset
 from tclearn.engine.phases import NO_PHASES, Phases
 from tclearn.engine.schedule import Settled, TimeModel, settle_round
 from tclearn.engine.steps import General, ValidatorRole, submit_update
+from tclearn.errors import ChainError
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.strategy import Strategy, declared_step
@@ -35,6 +36,9 @@ from tclearn.model.family import ModelFamily, State
 from tclearn.model.genesis import genesis_metadata
 from tclearn.model.train import TrainConfig, evaluate, train_local
 from tclearn.model.weights import serialize, sha256
+from tclearn.privacy.envelope import SealError
+from tclearn.privacy.keys import DEFAULT_KEM, ParticipantKey
+from tclearn.privacy.vault import Vault, publish_key
 from tclearn.rules import CoalitionRules, TrainingRecipe
 from tclearn.store import open_store
 from tclearn.store.base import ContentStore
@@ -63,6 +67,9 @@ class SimulationConfig:
     hidden: int = 32  # the architecture's hidden width (model size)
     tolerance: Tolerance = field(default_factory=Tolerance)
     time_model: TimeModel = field(default_factory=TimeModel)
+    # Mode B: at the start of this round the validators vote the last honest member out.
+    remove_member_at: int | None = None
+    kem: str | None = None  # mode B's KEM (default: the rules' default, the hybrid)
 
     @property
     def strategy(self) -> Strategy:
@@ -80,6 +87,7 @@ class SimulationConfig:
             tolerance=self.tolerance,
             min_batch_size=self.min_batch_size,
             training=self.recipe,
+            kem=self.kem,
         )
 
     @property
@@ -123,21 +131,40 @@ class SimulationResult:
     honest_accepted: int
     history: list[RoundRecord]
     backdoor_success: float | None = None  # with the backdoor attack: the trigger's success on G
+    mode: str = "A"
+    removal: Removal | None = None  # mode B, `remove_member_at`: what the removed member can read
 
     def summary(self) -> dict[str, object]:
         """The `tclearn simulate --json` object."""
-        return {
-            "rounds": self.rounds,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "head": str(self.head),
-            "final_accuracy": round(self.final_accuracy, 4),
-            "centralized_accuracy": round(self.centralized_accuracy, 4),
-            "attacks_proposed": self.attacks_proposed,
-            "attacks_accepted": self.attacks_accepted,
-            "honest_proposed": self.honest_proposed,
-            "honest_accepted": self.honest_accepted,
-        } | ({} if self.backdoor_success is None else {"backdoor_success": round(self.backdoor_success, 4)})
+        return (
+            {
+                "rounds": self.rounds,
+                "accepted": self.accepted,
+                "rejected": self.rejected,
+                "head": str(self.head),
+                "final_accuracy": round(self.final_accuracy, 4),
+                "centralized_accuracy": round(self.centralized_accuracy, 4),
+                "attacks_proposed": self.attacks_proposed,
+                "attacks_accepted": self.attacks_accepted,
+                "honest_proposed": self.honest_proposed,
+                "honest_accepted": self.honest_accepted,
+            }
+            | ({} if self.backdoor_success is None else {"backdoor_success": round(self.backdoor_success, 4)})
+            | ({"mode": self.mode})
+            | ({} if self.removal is None else {"removed_member": asdict(self.removal)})
+        )
+
+
+@dataclass(frozen=True)
+class Removal:
+    """The member voted out in a mode-B run, and which final models it can open with its key."""
+
+    account: str
+    round: int
+    models_before: int  # final models (genesis excluded) sealed before its removal
+    read_before: int  # of those, how many its key opens
+    models_after: int  # final models sealed after its removal
+    read_after: int  # of those, how many its key opens (the claim: none)
 
 
 def default_architecture(dataset: Dataset, hidden: int = 32) -> ArchitectureSpec:
@@ -170,6 +197,11 @@ class Simulation:
         self.chain = chain
         chain.hold_clock()  # chain time follows the schedule (tclearn.engine.schedule)
         self.ctx = CoalitionContext(self.coalition.ledger, store, self.family)
+        self.contexts: dict[str, CoalitionContext] = {}  # mode B: each participant's own keys
+        if self.rules.mode == "B":
+            self.contexts = self._sealing_contexts()
+            self.ctx = self.contexts[self.coalition.validators[0].address]  # the harness reads as one
+        self.removed: tuple[int, int, int] | None = None  # member index, round, blocks before
         self.evaluators = {
             v.address: Evaluator(
                 self.family,
@@ -183,7 +215,7 @@ class Simulation:
         }
         self.voters = [
             Voter(
-                self.ctx,
+                self.context_of(v.address),
                 v,
                 self.evaluators[v.address],
                 self.rules.strategy(),
@@ -224,13 +256,64 @@ class Simulation:
             honest_accepted=len(honest & in_head),
             history=history,
             backdoor_success=self.backdoor_success(head_state) if self.config.attack == "backdoor" else None,
+            mode=self.rules.mode,
+            removal=self.removal(final_blocks),
+        )
+
+    # ------------------------------------------------------------------ mode B
+
+    def _sealing_contexts(self) -> dict[str, CoalitionContext]:
+        """Each participant's key pair, its public key registered on chain, and its context."""
+        ledger, store = self.ctx.ledger, self.ctx.store
+        contexts = {}
+        for account in [*self.coalition.validators, *self.coalition.members]:
+            key = ParticipantKey.generate(self.rules.kem or DEFAULT_KEM)
+            publish_key(ledger, store, account, key)
+            contexts[account.address] = replace(self.ctx, vault=Vault(ledger, store, account.address, key))
+        return contexts
+
+    def context_of(self, address: str) -> CoalitionContext:
+        return self.contexts.get(address, self.ctx)
+
+    def remove_last_honest_member(self, number: int) -> None:
+        """The validators vote the last member (never an attacker) out, 2/3 deciding."""
+        ledger, validators = self.ctx.ledger, self.coalition.validators
+        index = self.config.members - 1
+        proposal = ledger.propose_membership(validators[0], self.coalition.members[index].address, "member", False)
+        for validator in validators[1:]:
+            if ledger.membership_state(proposal) is not ProposalState.PENDING:
+                break
+            ledger.vote_membership(validator, proposal, True)
+        if ledger.membership_state(proposal) is not ProposalState.EXECUTED:
+            raise ChainError(f"the validators' vote did not remove member {index}")
+        self.removed = (index, number, ledger.cursor().block_count)
+
+    def removal(self, final_blocks: list[int]) -> Removal | None:
+        """What the removed member's own key opens among the final models, before and after."""
+        if self.removed is None:
+            return None
+        index, number, last_before = self.removed
+        ctx = self.context_of(self.coalition.members[index].address)
+        before = [b for b in final_blocks if b <= last_before]
+        after = [b for b in final_blocks if b > last_before]
+        return Removal(
+            self.coalition.members[index].address,
+            number,
+            len(before),
+            sum(_opens(ctx, b) for b in before),
+            len(after),
+            sum(_opens(ctx, b) for b in after),
         )
 
     def play_round(self, number: int) -> RoundRecord:
         """The members active this round train on the head and register (in parallel, for the
         chain's clock), then the validators' passes run until the round closes."""
         head = self.ctx.ledger.cursor().head
+        if number == self.config.remove_member_at:
+            self.remove_last_honest_member(number)
         for index in self.strategy.trainers(number, self.config.members):
+            if self.removed is not None and index == self.removed[0]:
+                continue
             self.submit(index, head, seed=self.config.seed * 1000 + number * 50 + index)
         self.chain.advance_time(self.config.time_model.training_s)
         return self.record(number, settle_round(self.chain, self.ctx.ledger, self.roles, self.phases))
@@ -267,7 +350,7 @@ class Simulation:
         """Member `index` trains from the head (or poisons, if it is an attacker) and registers."""
         attacking = self.is_attacker(index)
         submission = submit_update(
-            self.ctx,
+            self.context_of(self.coalition.members[index].address),
             self.coalition.members[index],
             head,
             lambda parent: self.member_step(index, parent, seed)[0],
@@ -355,6 +438,14 @@ def run_simulation(
             return Simulation(config, chain, store).run(on_round)
         finally:
             chain.close()
+
+
+def _opens(ctx: CoalitionContext, block: int) -> bool:
+    try:
+        ctx.block_weights(block)
+    except SealError:
+        return False
+    return True
 
 
 def _rule_params(config: SimulationConfig) -> dict[str, object]:

@@ -36,7 +36,13 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         fba=not opts["no_fba"],
         seed=opts["seed"],
         local_epochs=opts["epochs"],
+        remove_member_at=opts["remove_member_at"],
+        kem=opts["kem"],
     )
+    if config.mode != "B" and (config.remove_member_at or config.kem):
+        raise click.BadParameter("only in mode B", param_hint="--remove-member-at / --kem")
+    if config.remove_member_at is not None and config.remove_member_at > config.rounds:
+        raise click.BadParameter("after the last round", param_hint="--remove-member-at")
     if config.attackers > config.members:
         raise click.BadParameter("cannot have more attackers than members", param_hint="--attackers")
     err = Console(stderr=True)
@@ -63,6 +69,12 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
             f"attacks proposed {summary['attacks_proposed']}, accepted {summary['attacks_accepted']}; "
             f"honest updates proposed {summary['honest_proposed']}, accepted {summary['honest_accepted']}; plot {plot}"
         )
+        if result.removal is not None:
+            r = result.removal
+            click.echo(
+                f"member {r.account} voted out at round {r.round}: its key opens {r.read_before} of the "
+                f"{r.models_before} final models sealed before, {r.read_after} of the {r.models_after} after"
+            )
     return result
 
 

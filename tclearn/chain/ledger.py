@@ -105,6 +105,28 @@ class BlockRecord:
 
 
 @dataclass(frozen=True)
+class RoleChange:
+    """A role granted to or revoked from an account, and the transaction that did it."""
+
+    account: str
+    role: str
+    granted: bool
+    tx: str
+    chain_block: int
+
+
+@dataclass(frozen=True)
+class KeyRegistration:
+    """A public key a participant registered: its fingerprint and where the key is stored."""
+
+    account: str
+    fingerprint: bytes
+    uri: str
+    tx: str
+    chain_block: int
+
+
+@dataclass(frozen=True)
 class UpdateRecord:
     """A registered training step, as its event records it."""
 
@@ -308,6 +330,46 @@ class Ledger:
             chain.append(current)
             current = self.block_record(current).parent
         return chain
+
+    def role_changes(self) -> list[RoleChange]:
+        """Every grant and revocation of a role, in chain order (`RoleGranted`/`RoleRevoked`)."""
+        names = {role_id(name): name for name in ROLES}
+        logs = [(log, True) for log in self._logs("RoleGranted")] + [(log, False) for log in self._logs("RoleRevoked")]
+        logs.sort(key=lambda pair: (pair[0]["blockNumber"], pair[0]["logIndex"]))
+        return [
+            RoleChange(
+                to_checksum_address(log["args"]["account"]),
+                names.get(bytes(log["args"]["role"]), "admin"),
+                granted,
+                log["transactionHash"].hex(),
+                int(log["blockNumber"]),
+            )
+            for log, granted in logs
+        ]
+
+    def role_holders(self, roles: tuple[str, ...]) -> set[str]:
+        """The accounts holding any of `roles` now, as the role events tell it."""
+        holders: dict[tuple[str, str], bool] = {}
+        for change in self.role_changes():
+            holders[(change.account, change.role)] = change.granted
+        return {account for (account, role), held in holders.items() if held and role in roles}
+
+    def key_registrations(self, purpose: str) -> list[KeyRegistration]:
+        """The keys registered for `purpose` (`registerKey`), in chain order."""
+        return [
+            KeyRegistration(
+                to_checksum_address(log["args"]["account"]),
+                bytes(log["args"]["fingerprint"]),
+                str(log["args"]["uri"]),
+                log["transactionHash"].hex(),
+                int(log["blockNumber"]),
+            )
+            for log in self._logs("KeyRegistered", purpose=keccak(text=purpose))
+        ]
+
+    def block_time(self, number: int) -> int:
+        """The timestamp of chain block `number`."""
+        return int(self.chain.w3.eth.get_block(number)["timestamp"])
 
     # ------------------------------------------------------------------ internals
 

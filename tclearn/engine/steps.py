@@ -32,6 +32,7 @@ from tclearn.fba.viability import Check
 from tclearn.fba.vote import Voter
 from tclearn.model.family import State
 from tclearn.model.weights import sha256
+from tclearn.privacy.envelope import SealContext
 from tclearn.store.cid import cid_digest
 
 
@@ -72,13 +73,15 @@ def submit_update(
     phases: Phases = NO_PHASES,
 ) -> Submission:
     """Trains from block `parent_id`'s model (`train`: the member's own recipe on its own data),
-    stores the result and registers its SHA-256 and CID on chain as this member's step."""
+    stores the result (sealed, in mode B) and registers its SHA-256 and CID on chain as this
+    member's step."""
     with phases("storage"):
         _, parent = ctx.block_weights(parent_id)
     with phases("training"):
         state = train(parent)
     with phases("storage"):
-        data = ctx.family.dump(state)
+        context = SealContext(ctx.ledger.address, "update", parent_id, 0, member.address)
+        data = ctx.stored_form(ctx.family.dump(state), context)
         cid = ctx.store.put(data)
     with phases("registration"):
         digest = sha256(data)

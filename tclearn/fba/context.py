@@ -11,8 +11,10 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tclearn.chain.ledger import Ledger, UpdateRecord
+from tclearn.chain.ledger import BlockRecord, Ledger, UpdateRecord
 from tclearn.model.family import ModelFamily, State
+from tclearn.privacy.envelope import SealContext
+from tclearn.privacy.vault import Vault, model_context, update_context
 from tclearn.store.base import ContentStore, fetch_verified
 from tclearn.store.cid import cid_digest, digest_to_cid
 
@@ -24,6 +26,8 @@ class CoalitionContext:
     family: ModelFamily
     settled: dict[Hashable, Any] = field(default_factory=dict, repr=False)
     """Answers about closed rounds, which never change, kept by whoever computes them."""
+    vault: Vault | None = None
+    """Mode B: this participant's keys; every model and update is sealed (`tclearn.privacy`)."""
     _lineages: dict[int, frozenset[bytes]] = field(default_factory=dict, repr=False)
     _rollbacks: int = field(default=0, repr=False)
 
@@ -37,15 +41,28 @@ class CoalitionContext:
         return self.settled
 
     def block_weights(self, block_id: int) -> tuple[bytes, State]:
-        """The stored bytes of a block's model, verified against the chain, and its tensors."""
+        """The bytes of a block's model (opened, in mode B), verified against the chain, and its
+        tensors. The genesis model is never sealed: a seeded random start holds no one's data."""
         record = self.ledger.block_record(block_id)
-        data = fetch_verified(self.store, digest_to_cid(record.cid_digest), record.model_hash)
+        data = self.stored_bytes(record)
+        if self.vault is not None and record.parent:
+            data = self.vault.open(data, model_context(self.ledger, record))
         return data, self.family.load(data)
+
+    def stored_bytes(self, record: BlockRecord) -> bytes:
+        """A block's model as stored (sealed, in mode B), checked against its hash on chain."""
+        return fetch_verified(self.store, digest_to_cid(record.cid_digest), record.model_hash)
 
     def update_weights(self, update: UpdateRecord) -> State:
         """The tensors of a registered update, verified against its committed SHA-256."""
         data = fetch_verified(self.store, digest_to_cid(update.cid_digest), update.weights_hash)
+        if self.vault is not None:
+            data = self.vault.open(data, update_context(self.ledger, update))
         return self.family.load(data)
+
+    def stored_form(self, data: bytes, context: SealContext) -> bytes:
+        """What goes to the store for a model's or update's bytes: sealed in mode B."""
+        return data if self.vault is None else self.vault.seal(data, context)
 
     def put_json(self, document: dict[str, Any]) -> bytes:
         """Stores canonical JSON; returns its CIDv0 digest (the `metadataHash` on chain)."""

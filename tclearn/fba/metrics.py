@@ -33,6 +33,11 @@ REASONS = (
     "shape",
     "non-finite",
     "backdoor",  # a candidate whose update carries a patch trigger (`tclearn.fba.trigger`)
+    # mode B's sealed objects (`tclearn.privacy.envelope.SealError`)
+    "sealed-elsewhere",
+    "no-key",
+    "tampered",
+    "grants",
 )
 
 

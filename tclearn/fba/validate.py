@@ -21,6 +21,7 @@ from tclearn.fba.strategy import Strategy, declared_step
 from tclearn.fba.update import Update
 from tclearn.fba.viability import Check, Evaluator
 from tclearn.model.weights import ModelRejected
+from tclearn.privacy.vault import model_context
 from tclearn.store.base import StoreError
 
 
@@ -32,6 +33,8 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
         return evaluator.refusal("integrity")
     try:
         data, _ = ctx.block_weights(block_id)
+        if ctx.vault is not None:  # mode B: the key reaches exactly whom the chain authorises
+            ctx.vault.check_grants(ctx.stored_bytes(record), model_context(ledger, record))
         metadata = ctx.get_json(record.metadata_hash)
     except ModelRejected as exc:
         return evaluator.refusal(exc.reason)

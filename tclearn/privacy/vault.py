@@ -1,0 +1,104 @@
+"""A participant's side of mode B: it seals what it stores and opens what it was granted.
+
+Who reads what is decided by the chain's roles at the moment an object is sealed:
+
+| object | sealed by | its key wrapped for |
+|---|---|---|
+| a member's update | the member | every validator (any may be drawn general), and the member |
+| a candidate model | the general | every member, validator and auditor, and the general |
+
+A fresh data key per object (per model version, not per membership epoch): a participant the
+validators voted out is missing from the grants of every model sealed afterwards, with no epoch
+to track or rotate, and an auditor can tell exactly which blocks each account could read. Its
+cost is one HPKE wrap per grantee per object (measured in `benchmarks/overhead.py --mode B`).
+A participant obtains a key only from an object whose SHA-256 the chain committed to, so every
+grant is on chain: who, which key, for which block, when (`tclearn.privacy.access`). Validators
+refuse a candidate whose grants are not exactly the participants the chain authorises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+
+from tclearn.chain.ledger import BlockRecord, Ledger, UpdateRecord
+from tclearn.privacy.envelope import SealContext, SealError, open_sealed, read_header, seal
+from tclearn.privacy.keys import ParticipantKey, fingerprint
+from tclearn.store.base import ContentStore, StoreError
+
+KEY_PURPOSE = "tclearn.hpke"  # `registerKey` purpose of a participant's HPKE public key
+MODEL_READERS = ("member", "validator", "auditor")
+UPDATE_READERS = ("validator",)
+
+
+def publish_key(ledger: Ledger, store: ContentStore, account: LocalAccount, key: ParticipantKey) -> str:
+    """Stores `account`'s public key and registers its fingerprint on chain; returns its CID."""
+    public = key.public_bytes()
+    cid = store.put(public)
+    ledger.register_key(account, KEY_PURPOSE, fingerprint(public), cid)
+    return cid
+
+
+def model_context(ledger: Ledger, record: BlockRecord) -> SealContext:
+    return SealContext(ledger.address, "model", record.parent, record.round, record.general)
+
+
+def update_context(ledger: Ledger, record: UpdateRecord) -> SealContext:
+    return SealContext(ledger.address, "update", record.parent, 0, record.member)
+
+
+@dataclass
+class Vault:
+    """One participant's keys and its view of everyone's public keys, as the chain lists them."""
+
+    ledger: Ledger
+    store: ContentStore
+    account: str
+    key: ParticipantKey
+    _keys: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _seen: int = field(default=0, repr=False)
+
+    def public_keys(self) -> dict[str, bytes]:
+        """Each participant's latest registered public key, fetched and checked against the
+        fingerprint on chain (a key whose bytes do not match is ignored)."""
+        registrations = self.ledger.key_registrations(KEY_PURPOSE)
+        for reg in registrations[self._seen :]:
+            try:
+                public = self.store.get(reg.uri)
+            except StoreError:
+                continue
+            if fingerprint(public) == reg.fingerprint:
+                self._keys[reg.account] = public
+        self._seen = len(registrations)
+        return self._keys
+
+    def grantees(self, readers: tuple[str, ...], author: str) -> dict[str, bytes]:
+        """Who may read an object of `readers`' kind now: the role holders and its author,
+        among those with a registered key."""
+        keys = self.public_keys()
+        allowed = self.ledger.role_holders(readers) | {to_checksum_address(author)}
+        return {a: keys[a] for a in sorted(allowed) if a in keys}
+
+    def seal(self, plaintext: bytes, context: SealContext) -> bytes:
+        readers = MODEL_READERS if context.purpose == "model" else UPDATE_READERS
+        sealed, _, _ = seal(plaintext, context, self.key.kem, self.grantees(readers, context.author))
+        return sealed
+
+    def open(self, blob: bytes, context: SealContext) -> bytes:
+        return open_sealed(blob, context, self.key, self.account)
+
+    def check_grants(self, blob: bytes, context: SealContext) -> None:
+        """Refuses (`SealError`, reason `grants`) a model whose key is not wrapped for exactly
+        the participants the chain authorises now."""
+        header, _ = read_header(blob)
+        expected = set(self.grantees(MODEL_READERS, context.author))
+        granted = set(header.grants)
+        if granted != expected:
+            extra, missing = sorted(granted - expected), sorted(expected - granted)
+            raise SealError(
+                "grants",
+                f"key {header.key_id} granted to {extra or 'no one'} beyond the "
+                f"coalition's participants, and withheld from {missing or 'no one'}",
+            )
