@@ -30,12 +30,12 @@ from tclearn.chain.accounts import (
 )
 from tclearn.chain.deploy import Genesis, deploy_ledger
 from tclearn.chain.ephemeral import DEV_FUNDS_WEI
-from tclearn.chain.ledger import MODES
+from tclearn.chain.ledger import MODES, Ledger
 from tclearn.config import CONFIG_NAME, IPFS_REPO, CoalitionConfig, Deployed, GenesisModel, Participant, store_url
 from tclearn.data.datasets import DATASETS
 from tclearn.errors import ConfigError, TCLearnError
 from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES
-from tclearn.privacy.keys import DEFAULT_KEM, KEMS
+from tclearn.privacy.keys import DEFAULT_KEM, KEMS, ParticipantKey, save_key
 from tclearn.rules import GATHER_S
 from tclearn.services import anvil_down, anvil_status, anvil_up, ipfs_down, ipfs_status, ipfs_up
 from tclearn.status import coalition_status, render_status
@@ -87,6 +87,13 @@ def main(ctx: click.Context, directory: Path) -> None:
 @main.command()
 @click.option("--name", default=None, help="Coalition name (default: the directory's name).")
 @click.option("--mode", type=click.Choice(MODES), default="A", show_default=True)
+@click.option(
+    "--kem",
+    type=click.Choice(list(KEMS)),
+    default=DEFAULT_KEM,
+    show_default=True,
+    help="Mode B: the KEM that wraps every model key.",
+)
 @click.option("--members", type=click.IntRange(0, 1000), default=3, show_default=True)
 @click.option("--validators", type=click.IntRange(1, 128), default=4, show_default=True)
 @click.option("--supervisors", type=click.IntRange(0, 16), default=None, help="Default: 1 in mode C, else 0.")
@@ -210,6 +217,7 @@ def _build_coalition(directory: Path, target: Path, opts: dict[str, Any]) -> tup
         training=TrainingRecipe(batch_size=max(opts["min_batch_size"], TrainingRecipe().batch_size)),
         gather_s=opts["gather"],
         preprocessing=preprocessing.as_dict(),
+        kem=opts["kem"] if mode == "B" else None,
     )
     config = CoalitionConfig(
         name=opts["name"] or target.name,
@@ -239,6 +247,9 @@ def _build_coalition(directory: Path, target: Path, opts: dict[str, Any]) -> tup
         keystore = f"keystores/{name}.json"
         address = create_keystore(directory / keystore, password, opts["scrypt_n"])
         config.participants[name] = Participant(address=address, keystore=keystore, roles=roles)
+        if mode == "B" and roles:  # registered on chain when its node first starts
+            key = ParticipantKey.generate(rules.kem or DEFAULT_KEM)
+            save_key(config.hpke_keystore(name), key, password, opts["scrypt_n"])
 
     store = open_store(store_url(config.store, target), directory)
     genesis = make_genesis(spec, opts["seed"], store)
@@ -288,12 +299,26 @@ def deploy(directory: Path, as_json: bool) -> None:
         deployment = deploy_ledger(chain, config.unlock(config.deployer), config.params, genesis, config.roles())
         config.ledger = Deployed(deployment.ledger.address, chain.chain_id, deployment.block_number)
         config.save()
+        if config.mode == "B":
+            _register_keys(config, deployment.ledger)
     finally:
         chain.close()
     data = {**vars(config.ledger), "gas_used": deployment.gas_used}
     emit(
         data, as_json, f"ledger deployed at {config.ledger.address} (chain {chain.chain_id}, gas {deployment.gas_used})"
     )
+
+
+def _register_keys(config: CoalitionConfig, ledger: Ledger) -> None:
+    """Mode B: every participant's HPKE public key stored and registered, so that the first
+    update is sealed for every validator (a node also registers its own when it starts)."""
+    from tclearn.privacy.vault import Vault
+
+    store = open_store(config.store_url(), config.directory)
+    for name, participant in config.participants.items():
+        key = config.unlock_hpke(name)
+        if key is not None and participant.roles:
+            Vault(ledger, store, participant.address, key).register(config.unlock(name))
 
 
 # ---------------------------------------------------------------------------- devnet
@@ -624,6 +649,33 @@ def model_check(directory: Path, file: Path, as_json: bool) -> None:
         as_json,
         f"{file}: a valid model of the coalition ({size} bytes)",
     )
+
+
+# ---------------------------------------------------------------------------- audit
+
+
+@main.group()
+def audit() -> None:
+    """An auditor's questions, answered from the chain and the store alone."""
+
+
+@audit.command(name="access")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def audit_access(directory: Path, as_json: bool) -> None:
+    """Mode B: every grant of a model or update key (who, which key, which block, when, which
+    transaction) and every revocation, with no key needed."""
+    from tclearn.privacy.access import access_log, render_access
+
+    config = CoalitionConfig.load(directory)
+    chain = config.connect()
+    try:
+        names = {p.address: name for name, p in config.participants.items()}
+        log = access_log(config.ledger_on(chain), open_store(config.store_url(), directory), names)
+    finally:
+        chain.close()
+    emit(log, as_json, render_access(log))
 
 
 # ---------------------------------------------------------------------------- status

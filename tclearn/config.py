@@ -2,6 +2,7 @@
 
 <dir>/coalition.json      this file's dataclass, as JSON (no secret ever goes in it)
 <dir>/keystores/*.json    encrypted keys (eth-account keystore v3)
+<dir>/keystores/*.hpke.json  mode B: encrypted HPKE keys (`tclearn.privacy.keys`)
 <dir>/secrets/keystore.password  optional, 0600; TCLEARN_PASSWORD overrides it
 <dir>/chain.journal       the in-process chain's journal (chain "inprocess")
 <dir>/store/              the embedded content store (store "local")
@@ -23,6 +24,7 @@ from tclearn.chain.backends import Chain, connect
 from tclearn.chain.ledger import ROLES, Ledger, LedgerParams
 from tclearn.errors import ChainError, ConfigError
 from tclearn.fileio import write_atomic
+from tclearn.privacy.keys import ParticipantKey, load_key
 from tclearn.rules import CoalitionRules
 from tclearn.services import anvil_status, ipfs_status
 from tclearn.store.base import StoreError
@@ -205,6 +207,21 @@ class CoalitionConfig:
                 f"{CONFIG_NAME} says {name} is {participant.address}, but its keystore holds {account.address}"
             )
         return account
+
+    def hpke_keystore(self, name: str) -> Path:
+        """Where mode B keeps participant `name`'s HPKE private key, encrypted like its account."""
+        return self.directory / "keystores" / f"{name}.hpke.json"
+
+    def unlock_hpke(self, name: str) -> ParticipantKey | None:
+        """Participant `name`'s HPKE key (mode B), decrypted in memory; None if it has none."""
+        path = self.hpke_keystore(name)
+        if not path.exists():
+            return None
+        password_file = self.directory / self.password_file if self.password_file else None
+        key = load_key(path, resolve_password(password_file))
+        if key.kem != self.rules.kem:
+            raise ConfigError(f"{path} holds a {key.kem} key; the coalition's rules say {self.rules.kem}")
+        return key
 
     def roles(self) -> dict[str, list[str]]:
         """Addresses by role, as the ledger's constructor takes them."""

@@ -105,6 +105,14 @@ class BlockRecord:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """The transaction that recorded an event, and the chain block that holds it."""
+
+    tx: str
+    chain_block: int
+
+
+@dataclass(frozen=True)
 class RoleChange:
     """A role granted to or revoked from an account, and the transaction that did it."""
 
@@ -287,17 +295,15 @@ class Ledger:
         logs = self._logs("BlockProposed", id=block_id)
         if not logs:
             raise ChainError(f"no block {block_id} on the ledger")
-        a = logs[0]["args"]
-        return BlockRecord(
-            block_id,
-            a["parent"],
-            a["round"],
-            a["general"],
-            a["modelHash"],
-            a["cidDigest"],
-            tuple(a["updateIds"]),
-            a["metadataHash"],
-        )
+        return _proposed_block(logs[0]["args"])
+
+    def proposals(self) -> list[tuple[BlockRecord, Provenance]]:
+        """Every proposed block, with the transaction that proposed it, in chain order."""
+        return [(_proposed_block(log["args"]), _provenance(log)) for log in self._logs("BlockProposed")]
+
+    def registrations(self) -> list[tuple[UpdateRecord, Provenance]]:
+        """Every registered update, with the transaction that registered it, in chain order."""
+        return [(_update_record(log["args"]), _provenance(log)) for log in self._logs("UpdateRegistered")]
 
     def updates_on(self, parent: int) -> list[UpdateRecord]:
         """Every update registered as trained on block `parent`, oldest first."""
@@ -431,6 +437,23 @@ class Ledger:
         if not events:
             raise ChainError(f"transaction {receipt['transactionHash'].hex()} emitted no {name}")
         return dict(events[0]["args"])
+
+
+def _proposed_block(a: Any) -> BlockRecord:
+    return BlockRecord(
+        a["id"],
+        a["parent"],
+        a["round"],
+        a["general"],
+        a["modelHash"],
+        a["cidDigest"],
+        tuple(a["updateIds"]),
+        a["metadataHash"],
+    )
+
+
+def _provenance(log: Any) -> Provenance:
+    return Provenance(log["transactionHash"].hex(), int(log["blockNumber"]))
 
 
 def _update_record(a: Any) -> UpdateRecord:

@@ -24,6 +24,7 @@ from tclearn.fba.context import CoalitionContext
 from tclearn.fba.viability import Evaluator
 from tclearn.fba.vote import Voter
 from tclearn.model.family import ModelFamily
+from tclearn.privacy.vault import Vault
 from tclearn.rules import verify_rules
 from tclearn.store import open_store
 
@@ -52,7 +53,11 @@ def open_node(directory: Path, name: str) -> Node:
         store = open_store(config.store_url(), directory)
         verify_rules(config.rules, ledger.params().rules_digest, store)
         family = ModelFamily.of(config.rules.architecture)
-        ctx = CoalitionContext(ledger, store, family)
+        vault = None
+        if config.mode == "B":
+            vault = Vault(ledger, store, account.address, config.unlock_hpke(name))
+            vault.register(account)
+        ctx = CoalitionContext(ledger, store, family, vault=vault)
     except Exception:
         chain.close()
         raise

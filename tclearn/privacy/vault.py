@@ -31,6 +31,7 @@ from tclearn.store.base import ContentStore, StoreError
 KEY_PURPOSE = "tclearn.hpke"  # `registerKey` purpose of a participant's HPKE public key
 MODEL_READERS = ("member", "validator", "auditor")
 UPDATE_READERS = ("validator",)
+ROLES_WITH_KEYS = ("member", "validator", "auditor", "supervisor")
 
 
 def publish_key(ledger: Ledger, store: ContentStore, account: LocalAccount, key: ParticipantKey) -> str:
@@ -56,7 +57,7 @@ class Vault:
     ledger: Ledger
     store: ContentStore
     account: str
-    key: ParticipantKey
+    key: ParticipantKey | None  # None: a participant of no role, who holds no key
     _keys: dict[str, bytes] = field(default_factory=dict, repr=False)
     _seen: int = field(default=0, repr=False)
 
@@ -81,13 +82,31 @@ class Vault:
         allowed = self.ledger.role_holders(readers) | {to_checksum_address(author)}
         return {a: keys[a] for a in sorted(allowed) if a in keys}
 
+    def register(self, account: LocalAccount) -> None:
+        """Registers this participant's public key unless the chain holds it already: a node
+        starting for the first time (or after its key changed) makes itself reachable. A
+        participant of no role can neither register nor be granted anything."""
+        if self.key is None:
+            return
+        mine = fingerprint(self.key.public_bytes())
+        latest = [r for r in self.ledger.key_registrations(KEY_PURPOSE) if r.account == self.account]
+        if (not latest or latest[-1].fingerprint != mine) and self.ledger.role_holders(ROLES_WITH_KEYS) & {
+            self.account
+        }:
+            publish_key(self.ledger, self.store, account, self.key)
+
+    def _key(self) -> ParticipantKey:
+        if self.key is None:
+            raise SealError("no-key", f"{self.account} holds no key of this coalition (mode B)")
+        return self.key
+
     def seal(self, plaintext: bytes, context: SealContext) -> bytes:
         readers = MODEL_READERS if context.purpose == "model" else UPDATE_READERS
-        sealed, _, _ = seal(plaintext, context, self.key.kem, self.grantees(readers, context.author))
+        sealed, _, _ = seal(plaintext, context, self._key().kem, self.grantees(readers, context.author))
         return sealed
 
     def open(self, blob: bytes, context: SealContext) -> bytes:
-        return open_sealed(blob, context, self.key, self.account)
+        return open_sealed(blob, context, self._key(), self.account)
 
     def check_grants(self, blob: bytes, context: SealContext) -> None:
         """Refuses (`SealError`, reason `grants`) a model whose key is not wrapped for exactly

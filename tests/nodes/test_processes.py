@@ -1,5 +1,6 @@
 """A coalition as separate OS processes on real parts: anvil and a js-ipfs node, 2 members, 3
-validator daemons (whoever is drawn proposes), 3 rounds; one daemon killed and restarted."""
+validator daemons (whoever is drawn proposes), 3 rounds; one daemon killed and restarted. In
+mode A and in mode B (every model and update sealed, keys registered at deploy)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tclearn.nodes.site import open_node
+from tclearn.privacy.envelope import is_sealed
 from tclearn.store import open_store
 from tclearn.store.cid import digest_to_cid
 
@@ -51,11 +53,13 @@ class Daemons:
             process.wait(timeout=30)
 
 
-@pytest.fixture
-def coalition(tmp_path: Path, anvil_url: str, ipfs_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+@pytest.fixture(params=["A", "B"])
+def coalition(
+    tmp_path: Path, anvil_url: str, ipfs_url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Path]:
     monkeypatch.setenv("TCLEARN_PASSWORD", "a test password")
     args = ["--members", "2", "--validators", "3", "--chain", anvil_url, "--store", ipfs_url, "--scrypt-n", "1024"]
-    args += ["--gather", "3"]
+    args += ["--gather", "3", "--mode", request.param]
     tclearn(tmp_path, "init", *args)
     tclearn(tmp_path, "deploy")
     yield tmp_path
@@ -90,6 +94,7 @@ def test_members_and_validator_daemons_as_processes_build_a_voted_lineage(coalit
         assert "Traceback" not in log.read_text(), log.read_text()[-2000:]
         assert log.read_text().rstrip().endswith("stopped"), "SIGTERM stops a daemon as Ctrl-C does"
 
+    mode = json.loads((coalition / "coalition.json").read_text())["rules"]["mode"]
     node = open_node(coalition, "auditor-1")
     try:
         ledger = node.ctx.ledger
@@ -106,6 +111,19 @@ def test_members_and_validator_daemons_as_processes_build_a_voted_lineage(coalit
             assert record.general in validators and record.update_ids
             data = open_store(node.config.store).get(digest_to_cid(record.cid_digest))
             assert hashlib.sha256(data).digest() == record.model_hash == ledger.block(block).model_hash
+            assert is_sealed(data) == (node.config.mode == "B")
+            node.ctx.block_weights(block)  # the auditor's key opens every final model
     finally:
         node.close()
+    if mode == "B":
+        access = tclearn(coalition, "audit", "access", "--json")
+        participants = {
+            p["address"]
+            for p in json.loads((coalition / "coalition.json").read_text())["participants"].values()
+            if p["roles"]
+        }
+        for block in lineage[:-1]:
+            readers = {g["account"] for g in access["grants"] if g["blocks"] == [block]}
+            assert readers == participants, "every model's key wrapped for every participant, no one else"
+        assert {g["name"] for g in access["grants"] if g["object"] == "update"} >= {"validator-1", "member-1"}
     assert os.environ["TCLEARN_PASSWORD"] not in "".join(p.read_text() for p in coalition.glob("*.log"))

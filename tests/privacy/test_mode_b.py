@@ -12,6 +12,7 @@ import pytest
 import tclearn.privacy.vault as vault_module
 from tclearn.chain.backends import connect
 from tclearn.fba.propose import build_candidate, propose
+from tclearn.privacy.access import access_log
 from tclearn.privacy.envelope import SealContext, SealError, is_sealed, open_sealed, read_header
 from tclearn.privacy.keys import ParticipantKey
 from tclearn.simulate import Simulation, SimulationConfig, SimulationResult
@@ -27,24 +28,27 @@ class Run:
     result: SimulationResult
     store_dir: Path
     data_keys: list[bytes]
+    seals: list[tuple[str, frozenset[str]]]  # every key sealed: its id, its grantees
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     store_dir = tmp_path_factory.mktemp("store")
     data_keys: list[bytes] = []
+    seals: list[tuple[str, frozenset[str]]] = []
     real_seal = vault_module.seal
 
-    def recording_seal(*args, **kwargs):  # type: ignore[no-untyped-def]
-        sealed, key, key_id = real_seal(*args, **kwargs)
+    def recording_seal(plaintext, context, kem, grantees):  # type: ignore[no-untyped-def]
+        sealed, key, key_id = real_seal(plaintext, context, kem, grantees)
         data_keys.append(key)
+        seals.append((key_id, frozenset(grantees)))
         return sealed, key, key_id
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(vault_module, "seal", recording_seal)
         sim = Simulation(CONFIG, connect("inprocess:memory"), open_store("local", store_dir))
         result = sim.run()
-        yield Run(sim, result, store_dir, data_keys)
+    yield Run(sim, result, store_dir, data_keys, seals)
     sim.chain.close()
 
 
@@ -168,3 +172,18 @@ def test_mode_b_learns_exactly_what_mode_a_does(tmp_path: Path) -> None:
         accuracies[mode] = sim.run().final_accuracy
         sim.chain.close()
     assert accuracies["A"] == accuracies["B"]
+
+
+def test_audit_access_lists_exactly_the_grants_that_happened(run: Run) -> None:
+    log = access_log(run.sim.ctx.ledger, run.sim.ctx.store)
+    listed = {(g["key_id"], g["account"]) for g in log["grants"]}
+    assert listed == {(key_id, account) for key_id, grantees in run.seals for account in grantees}
+    assert log["unreadable"] == []
+    removal = run.result.removal
+    assert removal is not None
+    assert [(r["account"], r["role"]) for r in log["revocations"]] == [(removal.account, "member")]
+    models = [g for g in log["grants"] if g["object"] == "model"]
+    assert {g["role"] for g in models} == {"member", "validator"}
+    after = [g for g in models if g["account"] == removal.account and g["blocks"][0] > 3]
+    assert after == [], "no grant to the removed member after its removal"
+    assert all(g["tx"].startswith(("0x", "")) and g["time"] > 0 for g in log["grants"])
