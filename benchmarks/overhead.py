@@ -1,7 +1,7 @@
 """The cost of the ledger: where an accepted round's time goes, and how it grows.
 
     python benchmarks/overhead.py [--chain inprocess|anvil|URL] [--store local|ipfs|URL]
-        [--validators 4,10,25,50] [--params 10k,1m,10m] [--repeats 5]
+        [--validators 4,10,25,50] [--params 10k,1m,10m] [--repeats 5] [--mode A|B]
 
 For each (validators, model size) it plays `--repeats` accepted federated-averaging rounds of
 6 members on breast cancer and times each phase: local training, storage (put), registration,
@@ -11,6 +11,10 @@ head). The ledger's overhead is everything but training and evaluation, as a sha
 round. Gas per round is read from the chain's blocks. Medians of the repeats, in one process;
 the machine is described in the output. Writes benchmarks/results/overhead-<chain>-<store>.json
 and a plot of each row's shares; `--markdown` prints the file's rows as docs/RESULTS.md's table.
+
+`--mode B` plays the same rounds in mode A and in mode B, one after the other, and reports the
+ratio of their medians, with the time to seal one object (encrypt and wrap its key for every
+participant) and to open it, per model size. Writes benchmarks/results/overhead-b-<chain>-<store>.json.
 """
 
 from __future__ import annotations
@@ -26,11 +30,15 @@ from pathlib import Path
 import click
 
 from tclearn.chain.backends import connect
+from tclearn.data.datasets import load_dataset
 from tclearn.engine.phases import PHASES, Stopwatch
 from tclearn.model.architectures import build
+from tclearn.model.family import ModelFamily
+from tclearn.privacy.envelope import SealContext, open_sealed, seal
+from tclearn.privacy.keys import DEFAULT_KEM, ParticipantKey
 from tclearn.report_plot import grouped_bars
 from tclearn.services import temporary_services
-from tclearn.simulate import Simulation, SimulationConfig
+from tclearn.simulate import Simulation, SimulationConfig, default_architecture
 from tclearn.store import open_store
 
 RESULTS = Path(__file__).parent / "results"
@@ -53,8 +61,10 @@ def timed_round(sim: Simulation, number: int) -> tuple[dict[str, float], int, in
     return dict(watch.seconds), gas, record.accepts + record.rejects
 
 
-def measure(chain_url: str, store_url: str, validators: int, size: str, repeats: int) -> dict[str, object]:
-    config = SimulationConfig(validators=validators, hidden=HIDDEN[size], seed=0)
+def measure(
+    chain_url: str, store_url: str, validators: int, size: str, repeats: int, mode: str = "A"
+) -> dict[str, object]:
+    config = SimulationConfig(validators=validators, hidden=HIDDEN[size], seed=0, mode=mode)
     with tempfile.TemporaryDirectory(prefix="tclearn-overhead-") as scratch:
         chain = connect(chain_url)
         try:
@@ -81,6 +91,62 @@ def measure(chain_url: str, store_url: str, validators: int, size: str, repeats:
         "ledger_share_median": round(statistics.median(ledger_share), 4),
         "gas_per_round_median": int(statistics.median(g for _, g, _ in rounds)),
         **throughput,
+    }
+
+
+def mode_b_row(chain_url: str, store_url: str, validators: int, size: str, repeats: int) -> dict[str, object]:
+    """Mode B against mode A on the same rounds, measured in turns (A, B, A, B: a round's time
+    drifts by more than sealing costs over a run), and sealing's own cost per round: every
+    member seals its update and opens its parent, the general seals the candidate, every
+    validator opens each update and the candidate."""
+    runs = {"A": [], "B": []}  # type: dict[str, list[dict[str, object]]]
+    for mode in ("A", "B", "A", "B"):
+        runs[mode].append(measure(chain_url, store_url, validators, size, repeats, mode=mode))
+    a = statistics.median(float(r["round_seconds_median"]) for r in runs["A"])  # type: ignore[arg-type]
+    b = statistics.median(float(r["round_seconds_median"]) for r in runs["B"])  # type: ignore[arg-type]
+    members = SimulationConfig().members
+    costs = seal_costs(size, validators + members, repeats)
+    seals, opens = members + 1, members + validators * (members + 1)
+    crypto = (seals * float(costs["seal_ms"]) + opens * float(costs["open_ms"])) / 1000  # type: ignore[arg-type]
+    return {
+        "validators": validators,
+        "model": size,
+        "parameters": runs["A"][0]["parameters"],
+        "model_megabytes": runs["A"][0]["model_megabytes"],
+        "round_seconds_a": round(a, 4),
+        "round_seconds_b": round(b, 4),
+        "ratio": round(b / a, 3),
+        "seals_per_round": seals,
+        "opens_per_round": opens,
+        "crypto_seconds_per_round": round(crypto, 4),
+        "crypto_ratio": round((a + crypto) / a, 4),
+        **costs,
+    }
+
+
+def seal_costs(size: str, grantees: int, repeats: int, kem: str = DEFAULT_KEM) -> dict[str, object]:
+    """Medians, in ms: sealing a model of `size` for `grantees` participants (AES-256-GCM and one
+    HPKE wrap each) and opening it (one unwrap, the decryption)."""
+    family = ModelFamily(default_architecture(load_dataset(SimulationConfig().dataset), HIDDEN[size]))
+    data = family.dump(build(family.spec).state_dict())
+    keys = [ParticipantKey.generate(kem) for _ in range(grantees)]
+    accounts = [f"0x{i + 1:040x}" for i in range(grantees)]
+    context = SealContext(accounts[0], "model", 1, 1, accounts[0])
+    public = {a: k.public_bytes() for a, k in zip(accounts, keys, strict=True)}
+    seals, opens = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        blob, _, _ = seal(data, context, kem, public)
+        seals.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        open_sealed(blob, context, keys[0], accounts[0])
+        opens.append(time.perf_counter() - start)
+    return {
+        "kem": kem,
+        "grantees": grantees,
+        "seal_ms": round(1000 * statistics.median(seals), 2),
+        "open_ms": round(1000 * statistics.median(opens), 2),
+        "sealed_overhead_bytes": len(blob) - len(data),
     }
 
 
@@ -126,6 +192,7 @@ def machine() -> dict[str, object]:
 @click.option("--plots", type=click.Path(path_type=Path), default=Path("docs/img"), show_default=True)
 @click.option("--no-run", is_flag=True, help="Measure nothing: plot (and print) the rows the file holds.")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the file's rows as docs/RESULTS.md's table.")
+@click.option("--mode", type=click.Choice(["A", "B"]), default="A", show_default=True, help="B: mode B against A.")
 def main(
     chain_opt: str,
     store_opt: str,
@@ -135,7 +202,11 @@ def main(
     plots: Path,
     no_run: bool,
     as_markdown: bool,
+    mode: str,
 ) -> None:
+    if mode == "B":
+        mode_b(chain_opt, store_opt, validators, sizes, repeats)
+        return
     out = RESULTS / f"overhead-{chain_opt}-{store_opt}.json"
     if no_run:
         every = json.loads(out.read_text())["rows"]
@@ -157,6 +228,19 @@ def main(
     click.echo(f"wrote {grouped_bars(path, labels, shares(every), 'share of the round', title)}")
     if as_markdown:
         click.echo(markdown(every))
+
+
+def mode_b(chain_opt: str, store_opt: str, validators: str, sizes: str, repeats: int) -> None:
+    rows = []
+    with temporary_services(chain_opt, store_opt) as (chain_url, store_url):
+        for size in sizes.split(","):
+            for count in (int(v) for v in validators.split(",")):
+                rows.append(mode_b_row(chain_url, store_url, count, size, repeats))
+                click.echo(json.dumps(rows[-1]))
+    out = RESULTS / f"overhead-b-{chain_opt}-{store_opt}.json"
+    every = merged(out, rows)
+    out.write_text(json.dumps({"machine": machine(), "repeats": repeats, "rows": every}, indent=1) + "\n")
+    click.echo(f"wrote {out}")
 
 
 HEADER = (

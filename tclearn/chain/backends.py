@@ -21,7 +21,6 @@ import weakref
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 import requests
 from eth._utils import headers as eth_headers
@@ -32,6 +31,7 @@ from web3.providers.base import BaseProvider
 from web3.types import RPCEndpoint, TxReceipt
 
 from tclearn.errors import ChainError
+from tclearn.transport import failure, session_for
 
 RECEIPT_TIMEOUT_S = 120
 # A receipt is asked for at once, then after 2 ms, doubling up to a quarter second: a devnet
@@ -265,14 +265,6 @@ def _caching_identity(provider: BaseProvider) -> BaseProvider:
     return provider
 
 
-def _session_for(url: str) -> requests.Session:
-    """A session to the node; on this machine's loopback it skips reading proxy settings from
-    the environment, which cost more than the request itself (no proxy serves loopback)."""
-    session = requests.Session()
-    session.trust_env = urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1")
-    return session
-
-
 # ---------------------------------------------------------------------------- JSON-RPC
 
 
@@ -285,7 +277,7 @@ class _ReportingProvider(HTTPProvider):
         try:
             return super()._make_request(method, request_data)
         except (requests.exceptions.RequestException, OSError) as exc:
-            raise ChainError(f"chain unreachable at {self.endpoint_uri}: {exc.__class__.__name__}") from exc
+            raise ChainError(f"chain unreachable at {self.endpoint_uri}: {failure(exc)}") from exc
 
 
 class RpcChain(Chain):
@@ -294,7 +286,7 @@ class RpcChain(Chain):
     def __init__(self, url: str, timeout_s: float = 30.0):
         self.url = url
         self._held = False
-        provider = _ReportingProvider(url, request_kwargs={"timeout": timeout_s}, session=_session_for(url))
+        provider = _ReportingProvider(url, request_kwargs={"timeout": timeout_s}, session=session_for(url))
         self.w3 = Web3(_caching_identity(provider))
         self._client = str(self.w3.client_version).lower()
 

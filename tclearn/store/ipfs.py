@@ -14,6 +14,7 @@ import requests
 
 from tclearn.store.base import StoreError
 from tclearn.store.cid import cid_digest, cid_v0
+from tclearn.transport import failure, session_for
 
 RETRIES = 4
 BACKOFF_S = 0.25
@@ -27,7 +28,7 @@ class IpfsStore:
         self._timeout = timeout_s
         # How long the node may look for content it lacks; an offline node would look forever.
         self._fetch_timeout = fetch_timeout_s
-        self._session = requests.Session()
+        self._session = session_for(self.url)
 
     def version(self) -> str:
         return str(self._call("version").json()["Version"])
@@ -53,8 +54,8 @@ class IpfsStore:
             try:
                 response = self._session.post(f"{self.url}/api/v0/{command}", timeout=self._timeout, **kwargs)
             except requests.exceptions.RequestException as exc:
-                if attempt == RETRIES:
-                    raise StoreError(f"IPFS node unreachable at {self.url}: {exc.__class__.__name__}") from exc
+                if attempt == RETRIES or isinstance(exc, requests.exceptions.SSLError):  # no retry mends trust
+                    raise StoreError(f"IPFS node unreachable at {self.url}: {failure(exc)}") from exc
                 time.sleep(delay)
                 delay *= 2
                 continue
