@@ -94,6 +94,11 @@ def main(ctx: click.Context, directory: Path) -> None:
     show_default=True,
     help="Mode B: the KEM that wraps every model key.",
 )
+@click.option(
+    "--joiners-read-history",
+    is_flag=True,
+    help="Mode B: a participant that joins is granted the models finalised before it joined too.",
+)
 @click.option("--members", type=click.IntRange(0, 1000), default=3, show_default=True)
 @click.option("--validators", type=click.IntRange(1, 128), default=4, show_default=True)
 @click.option("--supervisors", type=click.IntRange(0, 16), default=None, help="Default: 1 in mode C, else 0.")
@@ -218,6 +223,7 @@ def _build_coalition(directory: Path, target: Path, opts: dict[str, Any]) -> tup
         gather_s=opts["gather"],
         preprocessing=preprocessing.as_dict(),
         kem=opts["kem"] if mode == "B" else None,
+        joiners_read_history=mode == "B" and opts["joiners_read_history"],
     )
     config = CoalitionConfig(
         name=opts["name"] or target.name,
@@ -417,6 +423,13 @@ _down_and_status(ipfs_group, "IPFS node", IPFS_REPO, ipfs_down, ipfs_status)
     default=None,
     help=f"Mode B: the KEM that wraps every model key [default: {DEFAULT_KEM}].",
 )
+@click.option(
+    "--join-member-at",
+    type=click.IntRange(1),
+    default=None,
+    help="Mode B: at this round the validators vote a new member in (it only reads).",
+)
+@click.option("--joiners-read-history", is_flag=True, help="Mode B: the joiner is granted the earlier models too.")
 @click.option("--learning", type=click.Choice(LEARNING_MODES), default="fedavg", show_default=True)
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default="breast-cancer", show_default=True)
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None, help="Dirichlet α; omitted: IID.")

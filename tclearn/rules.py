@@ -72,6 +72,8 @@ class CoalitionRules:
     # Mode B: the KEM that wraps every data key (`tclearn.privacy.keys.KEMS`); None in mode A,
     # whose documents do not name it and keep their digest.
     kem: str | None = None
+    # Mode B: a participant that joins is granted the models finalised before it joined too.
+    joiners_read_history: bool = False
 
     def __post_init__(self) -> None:
         self.preprocess()  # a malformed transform is refused where the rules are read
@@ -102,6 +104,8 @@ class CoalitionRules:
         data = asdict(self)
         if data["kem"] is None:
             del data["kem"]  # mode A's rules keep their digest
+        if not data["joiners_read_history"]:
+            del data["joiners_read_history"]
         if data["training"]["clip_norm"] is None:
             del data["training"]["clip_norm"]  # rules written before clipping keep their digest
         return {"format": "tclearn-rules/1", **data}

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from eth_account.signers.local import LocalAccount
 
 from tclearn.attacks import AttackInputs, backdoor_target, poisoned_update, with_trigger
 from tclearn.chain.backends import Chain, connect
@@ -69,6 +70,9 @@ class SimulationConfig:
     time_model: TimeModel = field(default_factory=TimeModel)
     # Mode B: at the start of this round the validators vote the last honest member out.
     remove_member_at: int | None = None
+    # Mode B: at the start of this round the validators vote a new member in (it only reads).
+    join_member_at: int | None = None
+    joiners_read_history: bool = False  # mode B: the joiner is granted the earlier models too
     kem: str | None = None  # mode B's KEM (default: the rules' default, the hybrid)
 
     @property
@@ -88,6 +92,7 @@ class SimulationConfig:
             min_batch_size=self.min_batch_size,
             training=self.recipe,
             kem=self.kem,
+            joiners_read_history=self.joiners_read_history,
         )
 
     @property
@@ -132,7 +137,8 @@ class SimulationResult:
     history: list[RoundRecord]
     backdoor_success: float | None = None  # with the backdoor attack: the trigger's success on G
     mode: str = "A"
-    removal: Removal | None = None  # mode B, `remove_member_at`: what the removed member can read
+    removal: ReadAccess | None = None  # mode B, `remove_member_at`: what the removed member can read
+    joining: ReadAccess | None = None  # mode B, `join_member_at`: what the new member can read
 
     def summary(self) -> dict[str, object]:
         """The `tclearn simulate --json` object."""
@@ -152,19 +158,20 @@ class SimulationResult:
             | ({} if self.backdoor_success is None else {"backdoor_success": round(self.backdoor_success, 4)})
             | ({"mode": self.mode})
             | ({} if self.removal is None else {"removed_member": asdict(self.removal)})
+            | ({} if self.joining is None else {"joined_member": asdict(self.joining)})
         )
 
 
 @dataclass(frozen=True)
-class Removal:
-    """The member voted out in a mode-B run, and which final models it can open with its key."""
+class ReadAccess:
+    """A member voted out of (or into) a mode-B run, and which final models its key opens."""
 
     account: str
     round: int
-    models_before: int  # final models (genesis excluded) sealed before its removal
+    models_before: int  # final models (genesis excluded) sealed before the vote
     read_before: int  # of those, how many its key opens
-    models_after: int  # final models sealed after its removal
-    read_after: int  # of those, how many its key opens (the claim: none)
+    models_after: int  # final models sealed after the vote
+    read_after: int  # of those, how many its key opens
 
 
 def default_architecture(dataset: Dataset, hidden: int = 32) -> ArchitectureSpec:
@@ -202,6 +209,7 @@ class Simulation:
             self.contexts = self._sealing_contexts()
             self.ctx = self.contexts[self.coalition.validators[0].address]  # the harness reads as one
         self.removed: tuple[int, int, int] | None = None  # member index, round, blocks before
+        self.joined: tuple[int, int] | None = None  # round, blocks before
         self.evaluators = {
             v.address: Evaluator(
                 self.family,
@@ -258,6 +266,7 @@ class Simulation:
             backdoor_success=self.backdoor_success(head_state) if self.config.attack == "backdoor" else None,
             mode=self.rules.mode,
             removal=self.removal(final_blocks),
+            joining=self.joining(final_blocks),
         )
 
     # ------------------------------------------------------------------ mode B
@@ -269,8 +278,12 @@ class Simulation:
         for account in [*self.coalition.validators, *self.coalition.members]:
             key = ParticipantKey.generate(self.rules.kem or DEFAULT_KEM)
             publish_key(ledger, store, account, key)
-            contexts[account.address] = replace(self.ctx, vault=Vault(ledger, store, account.address, key))
+            contexts[account.address] = self._context_with_key(account, key)
         return contexts
+
+    def _context_with_key(self, account: LocalAccount, key: ParticipantKey) -> CoalitionContext:
+        vault = Vault(self.ctx.ledger, self.ctx.store, account.address, key, self.rules.joiners_read_history)
+        return replace(self.ctx, vault=vault)
 
     def context_of(self, address: str) -> CoalitionContext:
         return self.contexts.get(address, self.ctx)
@@ -288,22 +301,41 @@ class Simulation:
             raise ChainError(f"the validators' vote did not remove member {index}")
         self.removed = (index, number, ledger.cursor().block_count)
 
-    def removal(self, final_blocks: list[int]) -> Removal | None:
+    def join_new_member(self, number: int) -> None:
+        """The validators vote a new member in (the coalition's outsider); it registers its key."""
+        ledger, validators, newcomer = self.ctx.ledger, self.coalition.validators, self.coalition.outsider
+        proposal = ledger.propose_membership(validators[0], newcomer.address, "member", True)
+        for validator in validators[1:]:
+            if ledger.membership_state(proposal) is not ProposalState.PENDING:
+                break
+            ledger.vote_membership(validator, proposal, True)
+        if ledger.membership_state(proposal) is not ProposalState.EXECUTED:
+            raise ChainError("the validators' vote did not admit the new member")
+        key = ParticipantKey.generate(self.rules.kem or DEFAULT_KEM)
+        publish_key(ledger, self.ctx.store, newcomer, key)
+        self.contexts[newcomer.address] = self._context_with_key(newcomer, key)
+        self.joined = (number, ledger.cursor().block_count)
+
+    def removal(self, final_blocks: list[int]) -> ReadAccess | None:
         """What the removed member's own key opens among the final models, before and after."""
         if self.removed is None:
             return None
         index, number, last_before = self.removed
-        ctx = self.context_of(self.coalition.members[index].address)
+        return self._read_access(self.coalition.members[index].address, number, last_before, final_blocks)
+
+    def joining(self, final_blocks: list[int]) -> ReadAccess | None:
+        """What the joined member's own key opens among the final models, before and after."""
+        if self.joined is None:
+            return None
+        number, last_before = self.joined
+        return self._read_access(self.coalition.outsider.address, number, last_before, final_blocks)
+
+    def _read_access(self, account: str, number: int, last_before: int, final_blocks: list[int]) -> ReadAccess:
+        ctx = self.context_of(account)
         before = [b for b in final_blocks if b <= last_before]
         after = [b for b in final_blocks if b > last_before]
-        return Removal(
-            self.coalition.members[index].address,
-            number,
-            len(before),
-            sum(_opens(ctx, b) for b in before),
-            len(after),
-            sum(_opens(ctx, b) for b in after),
-        )
+        opened_before, opened_after = sum(_opens(ctx, b) for b in before), sum(_opens(ctx, b) for b in after)
+        return ReadAccess(account, number, len(before), opened_before, len(after), opened_after)
 
     def play_round(self, number: int) -> RoundRecord:
         """The members active this round train on the head and register (in parallel, for the
@@ -311,6 +343,8 @@ class Simulation:
         head = self.ctx.ledger.cursor().head
         if number == self.config.remove_member_at:
             self.remove_last_honest_member(number)
+        if number == self.config.join_member_at:
+            self.join_new_member(number)
         for index in self.strategy.trainers(number, self.config.members):
             if self.removed is not None and index == self.removed[0]:
                 continue

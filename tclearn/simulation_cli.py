@@ -38,11 +38,14 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         local_epochs=opts["epochs"],
         remove_member_at=opts["remove_member_at"],
         kem=opts["kem"],
+        join_member_at=opts["join_member_at"],
+        joiners_read_history=opts["joiners_read_history"],
     )
-    if config.mode != "B" and (config.remove_member_at or config.kem):
-        raise click.BadParameter("only in mode B", param_hint="--remove-member-at / --kem")
-    if config.remove_member_at is not None and config.remove_member_at > config.rounds:
-        raise click.BadParameter("after the last round", param_hint="--remove-member-at")
+    if config.mode != "B" and (config.remove_member_at or config.kem or config.join_member_at):
+        raise click.BadParameter("only in mode B", param_hint="--remove-member-at / --join-member-at / --kem")
+    for flag, at in (("--remove-member-at", config.remove_member_at), ("--join-member-at", config.join_member_at)):
+        if at is not None and at > config.rounds:
+            raise click.BadParameter("after the last round", param_hint=flag)
     if config.attackers > config.members:
         raise click.BadParameter("cannot have more attackers than members", param_hint="--attackers")
     err = Console(stderr=True)
@@ -69,12 +72,12 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
             f"attacks proposed {summary['attacks_proposed']}, accepted {summary['attacks_accepted']}; "
             f"honest updates proposed {summary['honest_proposed']}, accepted {summary['honest_accepted']}; plot {plot}"
         )
-        if result.removal is not None:
-            r = result.removal
-            click.echo(
-                f"member {r.account} voted out at round {r.round}: its key opens {r.read_before} of the "
-                f"{r.models_before} final models sealed before, {r.read_after} of the {r.models_after} after"
-            )
+        for what, r in (("voted out", result.removal), ("voted in", result.joining)):
+            if r is not None:
+                click.echo(
+                    f"member {r.account} {what} at round {r.round}: its key opens {r.read_before} of the "
+                    f"{r.models_before} final models sealed before, {r.read_after} of the {r.models_after} after"
+                )
     return result
 
 

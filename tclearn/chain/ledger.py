@@ -171,6 +171,7 @@ class Ledger:
         self._block_records: dict[int, BlockRecord] = {}
         self._update_records: dict[int, UpdateRecord] = {}
         self._log_cache: dict[str, tuple[list[Any], int]] = {}
+        self._role_changes: tuple[tuple[int, int], list[RoleChange]] = ((-1, -1), [])
         self._tip: tuple[int, bytes] | None = None
         self.rollbacks = 0
         if not chain.w3.eth.get_code(self.address):
@@ -339,19 +340,24 @@ class Ledger:
 
     def role_changes(self) -> list[RoleChange]:
         """Every grant and revocation of a role, in chain order (`RoleGranted`/`RoleRevoked`)."""
+        granted, revoked = self._logs("RoleGranted"), self._logs("RoleRevoked")
+        if self._role_changes[0] == (len(granted), len(revoked)):
+            return self._role_changes[1]  # nothing new: checksumming every account again costs
         names = {role_id(name): name for name in ROLES}
-        logs = [(log, True) for log in self._logs("RoleGranted")] + [(log, False) for log in self._logs("RoleRevoked")]
+        logs = [(log, True) for log in granted] + [(log, False) for log in revoked]
         logs.sort(key=lambda pair: (pair[0]["blockNumber"], pair[0]["logIndex"]))
-        return [
+        changes = [
             RoleChange(
                 to_checksum_address(log["args"]["account"]),
                 names.get(bytes(log["args"]["role"]), "admin"),
-                granted,
+                given,
                 log["transactionHash"].hex(),
                 int(log["blockNumber"]),
             )
-            for log, granted in logs
+            for log, given in logs
         ]
+        self._role_changes = ((len(granted), len(revoked)), changes)
+        return changes
 
     def role_holders(self, roles: tuple[str, ...]) -> set[str]:
         """The accounts holding any of `roles` now, as the role events tell it."""
@@ -426,6 +432,7 @@ class Ledger:
             self._block_records.clear()
             self._update_records.clear()
             self._log_cache.clear()
+            self._role_changes = ((-1, -1), [])
             self.rollbacks += 1
         self._tip = (latest, self._block_hash(latest))
 

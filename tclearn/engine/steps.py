@@ -38,7 +38,8 @@ from tclearn.store.cid import cid_digest
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one step did: `submitted`, `expired`, `redrawn`, `gathering` (the general waits
+    """What one step did: `submitted`, `expired`, `redrawn`, `history-granted` (`detail`: the
+    accounts), `gathering` (the general waits
     for more updates until chain time `detail`), `proposed`, `no-candidate` (its
     `detail` is `unchanged` when the general had already found nothing on the same chain),
     `voted`, or `refused` (the ledger refused its transaction; `detail` says why)."""
@@ -157,6 +158,19 @@ def propose_if_drawn(
     return Outcome("proposed", block, candidate=screened.candidate, excluded=screened.excluded)
 
 
+def grant_history_if_drawn(ctx: CoalitionContext, general: General) -> Outcome | None:
+    """Mode B, with `joiners_read_history`: the drawn general wraps the earlier models' keys
+    for the participants that joined since (`tclearn.privacy.history`)."""
+    vault = ctx.vault
+    if vault is None or not vault.share_history or ctx.ledger.current_round().general != general.account.address:
+        return None
+    try:
+        granted = vault.grant_history(general.account)
+    except TransactionReverted as exc:
+        return Outcome("refused", detail=str(exc))
+    return Outcome("history-granted", detail=",".join(granted)) if granted else None
+
+
 # ---------------------------------------------------------------------------- validator
 
 
@@ -200,6 +214,8 @@ def validator_pass(role: ValidatorRole, phases: Phases = NO_PHASES) -> Outcome |
     with phases("polling"):
         role.ctx.ledger.follow()
         outcome = keep_moving(role.ctx.ledger, role.voter.account)
+    if outcome is None and role.general is not None:
+        outcome = grant_history_if_drawn(role.ctx, role.general)
     if outcome is None and role.general is not None:
         outcome = propose_if_drawn(role.ctx, role.general, role.voter, phases)
     if outcome is None and role.votes:

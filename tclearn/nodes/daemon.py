@@ -119,6 +119,8 @@ def report(outcome: Outcome | None) -> None:
         log.info("block %d closed before this vote landed (quorum reached without it)", outcome.block)
     elif outcome.action == "refused":
         log.info("the ledger refused: %s", outcome.detail)
+    elif outcome.action == "history-granted":
+        log.info("granted the earlier models' keys to %s (joined since)", outcome.detail)
     elif outcome.action in ("expired", "redrawn"):
         log.info("round moved on: %s", outcome.action)
 

@@ -4,7 +4,9 @@ alone, with no key.
 Every grant is a wrap of an object's data key in the header of that object, and the chain
 commits to the object's SHA-256 in the transaction that proposed the block or registered the
 update: the grant's time and transaction are that transaction's. Revocations are the role
-revocations the validators' votes executed (`RoleRevoked`).
+revocations the validators' votes executed (`RoleRevoked`). A history grant (a joiner given the
+keys of earlier models, `tclearn.privacy.history`) is listed per model, as `"object": "history"`,
+with the validator that issued it (`"granted_by"`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from eth_utils import to_checksum_address
 from tclearn.chain.ledger import Ledger, Provenance, RoleChange
 from tclearn.model.weights import ModelRejected
 from tclearn.privacy.envelope import is_sealed, read_header
+from tclearn.privacy.history import history_grants
 from tclearn.store.base import ContentStore, StoreError, fetch_verified
 from tclearn.store.cid import digest_to_cid
 
@@ -61,6 +64,23 @@ def access_log(ledger: Ledger, store: ContentStore, names: dict[str, str] | None
                     "object": kind,
                     "tx": prov.tx,
                     "time": when(prov.chain_block),
+                }
+            )
+    for document, reg in history_grants(ledger, store):
+        account = to_checksum_address(document["account"])
+        prov = Provenance(reg.tx, reg.chain_block)
+        for grant in document["grants"]:
+            grants.append(
+                {
+                    "account": account,
+                    "name": names.get(account, ""),
+                    "role": _role_at(changes, account, prov),
+                    "key_id": grant["key_id"],
+                    "blocks": [int(grant["block"])],
+                    "object": "history",
+                    "granted_by": reg.account,
+                    "tx": reg.tx,
+                    "time": when(reg.chain_block),
                 }
             )
     revocations = [

@@ -112,13 +112,16 @@ def read_header(blob: bytes) -> tuple[Header, bytes]:
     return header, blob[start + size :]
 
 
-def data_key(header: Header, key: ParticipantKey, account: str) -> bytes:
-    """The object's data key, unwrapped with this participant's key."""
-    wrapped = header.grants.get(to_checksum_address(account))
+def data_key(header: Header, key: ParticipantKey, account: str, wrapped: bytes | None = None) -> bytes:
+    """The object's data key, unwrapped with this participant's key: from the object's own
+    grants, or from `wrapped` (a wrap granted later, bound to the same key and context)."""
     if wrapped is None:
-        raise SealError("no-key", f"{account} holds no grant of key {header.key_id}")
+        own = header.grants.get(to_checksum_address(account))
+        if own is None:
+            raise SealError("no-key", f"{account} holds no grant of key {header.key_id}")
+        wrapped = bytes.fromhex(own)
     try:
-        return key.unwrap(bytes.fromhex(wrapped), wrap_info(header.key_id, account, header.context))
+        return key.unwrap(wrapped, wrap_info(header.key_id, account, header.context))
     except (KeyWrapError, ValueError) as exc:
         raise SealError("no-key", f"the wrap of key {header.key_id} for {account} does not open with its key") from exc
 

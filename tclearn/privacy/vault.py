@@ -24,7 +24,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from tclearn.chain.ledger import BlockRecord, Ledger, UpdateRecord
-from tclearn.privacy.envelope import SealContext, SealError, open_sealed, read_header, seal
+from tclearn.privacy.envelope import SealContext, SealError, data_key, open_sealed, read_header, seal
+from tclearn.privacy.history import history_wrap, issue_history
 from tclearn.privacy.keys import ParticipantKey, fingerprint
 from tclearn.store.base import ContentStore, StoreError
 
@@ -58,8 +59,10 @@ class Vault:
     store: ContentStore
     account: str
     key: ParticipantKey | None  # None: a participant of no role, who holds no key
+    share_history: bool = False  # the rules' `joiners_read_history`
     _keys: dict[str, bytes] = field(default_factory=dict, repr=False)
     _seen: int = field(default=0, repr=False)
+    _history_checked: tuple[int, int, int] | None = field(default=None, repr=False)
 
     def public_keys(self) -> dict[str, bytes]:
         """Each participant's latest registered public key, fetched and checked against the
@@ -95,18 +98,40 @@ class Vault:
         }:
             publish_key(self.ledger, self.store, account, self.key)
 
-    def _key(self) -> ParticipantKey:
+    def usable_key(self) -> ParticipantKey:
         if self.key is None:
             raise SealError("no-key", f"{self.account} holds no key of this coalition (mode B)")
         return self.key
 
     def seal(self, plaintext: bytes, context: SealContext) -> bytes:
         readers = MODEL_READERS if context.purpose == "model" else UPDATE_READERS
-        sealed, _, _ = seal(plaintext, context, self._key().kem, self.grantees(readers, context.author))
+        sealed, _, _ = seal(plaintext, context, self.usable_key().kem, self.grantees(readers, context.author))
         return sealed
 
     def open(self, blob: bytes, context: SealContext) -> bytes:
-        return open_sealed(blob, context, self._key(), self.account)
+        """The plaintext, by this participant's own grant in the object or, for a model sealed
+        before it joined, by a history grant (`tclearn.privacy.history`)."""
+        header, _ = read_header(blob)
+        if to_checksum_address(self.account) in header.grants or not self.share_history:
+            return open_sealed(blob, context, self.usable_key(), self.account)
+        wrapped = history_wrap(self, header.key_id)
+        if wrapped is None:
+            raise SealError("no-key", f"{self.account} holds no grant of key {header.key_id}, nor a history grant")
+        dek = data_key(header, self.usable_key(), self.account, wrapped)
+        return open_sealed(blob, context, self.usable_key(), self.account, dek)
+
+    def grant_history(self, issuer: LocalAccount) -> list[str]:
+        """Issues the history grants joiners lack (the drawn general does, once something
+        changed: a role, a registered key, the head)."""
+        if not self.share_history:
+            return []
+        ledger = self.ledger
+        seen = (len(ledger.role_changes()), len(ledger.key_registrations(KEY_PURPOSE)), ledger.cursor().head)
+        if seen == self._history_checked:
+            return []
+        granted = issue_history(self, issuer, self.ledger.role_holders(MODEL_READERS))
+        self._history_checked = seen
+        return granted
 
     def check_grants(self, blob: bytes, context: SealContext) -> None:
         """Refuses (`SealError`, reason `grants`) a model whose key is not wrapped for exactly

@@ -187,3 +187,23 @@ def test_audit_access_lists_exactly_the_grants_that_happened(run: Run) -> None:
     after = [g for g in models if g["account"] == removal.account and g["blocks"][0] > 3]
     assert after == [], "no grant to the removed member after its removal"
     assert all(g["tx"].startswith(("0x", "")) and g["time"] > 0 for g in log["grants"])
+
+
+@pytest.mark.parametrize("history", [False, True])
+def test_a_joiner_reads_from_its_joining_point_and_history_only_if_the_rules_say_so(
+    history: bool, tmp_path: Path
+) -> None:
+    config = replace(CONFIG, rounds=4, remove_member_at=None, join_member_at=3, joiners_read_history=history)
+    sim = Simulation(config, connect("inprocess:memory"), open_store("local", tmp_path))
+    try:
+        joined = sim.run().joining
+        assert joined is not None and joined.models_before >= 1 and joined.models_after >= 1
+        assert joined.read_after == joined.models_after, "every model from its joining point on"
+        assert joined.read_before == (joined.models_before if history else 0)
+        log = access_log(sim.ctx.ledger, sim.ctx.store)
+        from_history = [g for g in log["grants"] if g["object"] == "history"]
+        assert len(from_history) == (joined.models_before if history else 0)
+        assert all(g["account"] == joined.account and g["role"] == "member" for g in from_history)
+        assert {g["granted_by"] for g in from_history} <= set(sim.ctx.ledger.validators())
+    finally:
+        sim.chain.close()
