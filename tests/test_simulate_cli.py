@@ -76,3 +76,20 @@ def test_bad_flags_are_one_line_errors(tmp_path: Path) -> None:
 def test_the_same_run_on_anvil_and_a_real_ipfs_node(tmp_path: Path) -> None:
     summary = simulate(tmp_path, "--chain", "anvil", "--store", "ipfs", "--attack", "label-flip", "--attackers", "1")
     assert summary["accepted"] == 3 and summary["attacks_accepted"] == 0
+
+
+@pytest.mark.anvil
+@pytest.mark.ipfs
+def test_mode_b_on_anvil_and_a_real_ipfs_node_locks_the_removed_member_out(tmp_path: Path) -> None:
+    summary = simulate(tmp_path, "--chain", "anvil", "--store", "ipfs", "--mode", "B", "--remove-member-at", "2")
+    assert summary["mode"] == "B" and summary["accepted"] == 3
+    removed = summary["removed_member"]
+    assert removed["read_before"] == removed["models_before"] >= 1
+    assert removed["models_after"] >= 1 and removed["read_after"] == 0
+
+
+def test_mode_b_flags_are_refused_in_mode_a(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["simulate", "--remove-member-at", "2"])
+    assert result.exit_code != 0 and "only in mode B" in result.output
+    result = CliRunner().invoke(main, ["simulate", "--mode", "B", "--rounds", "2", "--join-member-at", "5"])
+    assert result.exit_code != 0 and "after the last round" in result.output

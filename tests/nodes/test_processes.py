@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tclearn.config import CoalitionConfig
 from tclearn.nodes.site import open_node
 from tclearn.privacy.envelope import is_sealed
 from tclearn.store import open_store
@@ -126,4 +127,9 @@ def test_members_and_validator_daemons_as_processes_build_a_voted_lineage(coalit
             readers = {g["account"] for g in access["grants"] if g["blocks"] == [block]}
             assert readers == participants, "every model's key wrapped for every participant, no one else"
         assert {g["name"] for g in access["grants"] if g["object"] == "update"} >= {"validator-1", "member-1"}
+        config = CoalitionConfig.load(coalition)
+        logs = "".join(p.read_text() for p in coalition.glob("*.log"))
+        for name in config.participants:
+            key = config.unlock_hpke(name)
+            assert key is None or (key.secret.hex() not in logs and key.secret.hex()[:32] not in logs)
     assert os.environ["TCLEARN_PASSWORD"] not in "".join(p.read_text() for p in coalition.glob("*.log"))
