@@ -290,27 +290,25 @@ class Simulation:
 
     def remove_last_honest_member(self, number: int) -> None:
         """The validators vote the last member (never an attacker) out, 2/3 deciding."""
-        ledger, validators = self.ctx.ledger, self.coalition.validators
         index = self.config.members - 1
-        proposal = ledger.propose_membership(validators[0], self.coalition.members[index].address, "member", False)
+        self._vote_member(self.coalition.members[index].address, grant=False)
+        self.removed = (index, number, self.ctx.ledger.cursor().block_count)
+
+    def _vote_member(self, account: str, grant: bool) -> None:
+        """The validators vote `account`'s member role in or out, until 2/3 decide."""
+        ledger, validators = self.ctx.ledger, self.coalition.validators
+        proposal = ledger.propose_membership(validators[0], account, "member", grant)
         for validator in validators[1:]:
             if ledger.membership_state(proposal) is not ProposalState.PENDING:
                 break
             ledger.vote_membership(validator, proposal, True)
         if ledger.membership_state(proposal) is not ProposalState.EXECUTED:
-            raise ChainError(f"the validators' vote did not remove member {index}")
-        self.removed = (index, number, ledger.cursor().block_count)
+            raise ChainError(f"the validators' vote did not {'admit' if grant else 'remove'} member {account}")
 
     def join_new_member(self, number: int) -> None:
         """The validators vote a new member in (the coalition's outsider); it registers its key."""
-        ledger, validators, newcomer = self.ctx.ledger, self.coalition.validators, self.coalition.outsider
-        proposal = ledger.propose_membership(validators[0], newcomer.address, "member", True)
-        for validator in validators[1:]:
-            if ledger.membership_state(proposal) is not ProposalState.PENDING:
-                break
-            ledger.vote_membership(validator, proposal, True)
-        if ledger.membership_state(proposal) is not ProposalState.EXECUTED:
-            raise ChainError("the validators' vote did not admit the new member")
+        ledger, newcomer = self.ctx.ledger, self.coalition.outsider
+        self._vote_member(newcomer.address, grant=True)
         key = ParticipantKey.generate(self.rules.kem or DEFAULT_KEM)
         publish_key(ledger, self.ctx.store, newcomer, key)
         self.contexts[newcomer.address] = self._context_with_key(newcomer, key)
