@@ -32,7 +32,7 @@ from tclearn.fba.viability import Check
 from tclearn.fba.vote import Voter
 from tclearn.model.family import State
 from tclearn.model.weights import sha256
-from tclearn.privacy.envelope import SealContext
+from tclearn.privacy.vault import update_context
 from tclearn.store.cid import cid_digest
 
 
@@ -81,7 +81,7 @@ def submit_update(
     with phases("training"):
         state = train(parent)
     with phases("storage"):
-        context = SealContext(ctx.ledger.address, "update", parent_id, 0, member.address)
+        context = update_context(ctx.ledger, parent_id, member.address)
         data = ctx.stored_form(ctx.family.dump(state), context)
         cid = ctx.store.put(data)
     with phases("registration"):

@@ -46,7 +46,7 @@ class CoalitionContext:
         record = self.ledger.block_record(block_id)
         data = self.stored_bytes(record)
         if self.vault is not None and record.parent:
-            data = self.vault.open(data, model_context(self.ledger, record))
+            data = self.vault.open(data, model_context(self.ledger, record.parent, record.round, record.general))
         return data, self.family.load(data)
 
     def stored_bytes(self, record: BlockRecord) -> bytes:
@@ -57,7 +57,7 @@ class CoalitionContext:
         """The tensors of a registered update, verified against its committed SHA-256."""
         data = fetch_verified(self.store, digest_to_cid(update.cid_digest), update.weights_hash)
         if self.vault is not None:
-            data = self.vault.open(data, update_context(self.ledger, update))
+            data = self.vault.open(data, update_context(self.ledger, update.parent, update.member))
         return self.family.load(data)
 
     def stored_form(self, data: bytes, context: SealContext) -> bytes:

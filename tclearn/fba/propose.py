@@ -23,7 +23,7 @@ from tclearn.fba.strategy import Strategy
 from tclearn.fba.update import Update, ids
 from tclearn.fba.viability import Evaluator
 from tclearn.model.weights import sha256
-from tclearn.privacy.envelope import SealContext
+from tclearn.privacy.vault import model_context
 from tclearn.store.cid import cid_digest
 
 
@@ -77,7 +77,7 @@ def build_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
         return Screened(head, None, excluded)
     update_ids = list(ids(chosen))
     current = ctx.ledger.current_round()  # a redraw before the proposal lands makes it revert
-    context = SealContext(ctx.ledger.address, "model", head, current.number, current.general)
+    context = model_context(ctx.ledger, head, current.number, current.general)
     data = ctx.stored_form(ctx.family.dump(judgements.aggregate(chosen, screening.step)), context)
     cid = ctx.store.put(data)
     metadata = ctx.put_json(strategy.metadata(update_ids, excluded, screening.step))

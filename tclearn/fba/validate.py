@@ -34,7 +34,8 @@ def check_candidate(ctx: CoalitionContext, evaluator: Evaluator, strategy: Strat
     try:
         data, _ = ctx.block_weights(block_id)
         if ctx.vault is not None:  # mode B: the key reaches exactly whom the chain authorises
-            ctx.vault.check_grants(ctx.stored_bytes(record), model_context(ledger, record))
+            sealed_for = model_context(ledger, record.parent, record.round, record.general)
+            ctx.vault.check_grants(ctx.stored_bytes(record), sealed_for)
         metadata = ctx.get_json(record.metadata_hash)
     except ModelRejected as exc:
         return evaluator.refusal(exc.reason)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from tclearn.chain.ledger import BlockRecord, Ledger, UpdateRecord
+from tclearn.chain.ledger import Ledger
 from tclearn.privacy.envelope import SealContext, SealError, data_key, open_sealed, read_header, seal
 from tclearn.privacy.history import history_wrap, issue_history
 from tclearn.privacy.keys import ParticipantKey, fingerprint
@@ -43,12 +43,14 @@ def publish_key(ledger: Ledger, store: ContentStore, account: LocalAccount, key:
     return cid
 
 
-def model_context(ledger: Ledger, record: BlockRecord) -> SealContext:
-    return SealContext(ledger.address, "model", record.parent, record.round, record.general)
+def model_context(ledger: Ledger, parent: int, round_number: int, general: str) -> SealContext:
+    """What a candidate model is sealed for: read from its proposal, or known to its general."""
+    return SealContext(ledger.address, "model", parent, round_number, general)
 
 
-def update_context(ledger: Ledger, record: UpdateRecord) -> SealContext:
-    return SealContext(ledger.address, "update", record.parent, 0, record.member)
+def update_context(ledger: Ledger, parent: int, member: str) -> SealContext:
+    """What an update is sealed for: read from its registration, or known to its member."""
+    return SealContext(ledger.address, "update", parent, 0, member)
 
 
 @dataclass
