@@ -5,6 +5,7 @@ import {Coalition} from "./Coalition.sol";
 import {IModelLedger} from "./interfaces/IModelLedger.sol";
 import {GeneralDraw} from "./libraries/GeneralDraw.sol";
 import {Quorum} from "./libraries/Quorum.sol";
+import {Supervision} from "./Supervision.sol";
 
 /// @title TCLearn model ledger: every training step, every candidate block, every vote
 /// @notice Members register each training step (`registerUpdate`). Each round a general drawn at
@@ -33,7 +34,7 @@ import {Quorum} from "./libraries/Quorum.sol";
 ///      - Members cannot influence the draw; the general cannot influence the next one other
 ///        than as any voter can.
 ///      Types, events and errors are declared, and documented, once in `IModelLedger`.
-contract ModelLedger is IModelLedger, Coalition {
+contract ModelLedger is IModelLedger, Supervision {
     struct Round {
         address general;
         uint32 number;
@@ -300,6 +301,10 @@ contract ModelLedger is IModelLedger, Coalition {
         uint32 deadline = uint32(block.timestamp) + proposalTimeout;
         _round = Round({general: general, number: number, attempt: attempt, deadline: deadline});
         emit RoundOpened(number, attempt, general, uint8(index), s, deadline);
+    }
+
+    function _blockExists(uint64 blockId) internal view override returns (bool) {
+        return blockId != 0 && blockId <= _cursor.blockCount;
     }
 
     function _candidateOpen() internal view override returns (bool) {

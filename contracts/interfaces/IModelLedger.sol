@@ -2,13 +2,14 @@
 pragma solidity 0.8.37;
 
 import {ICoalition} from "./ICoalition.sol";
+import {ISupervision} from "./ISupervision.sol";
 
 /// @title External interface of the TCLearn model ledger
 /// @notice Every training step (`registerUpdate`), every candidate block (`propose`) and every
 ///         validator's vote (`vote`); a block is final at ⌈2n/3⌉ accepts of its n validators and
 ///         rejected as soon as that is out of reach. The ledger is also the coalition
 ///         (`ICoalition`), so a vote is one contract call.
-interface IModelLedger is ICoalition {
+interface IModelLedger is ICoalition, ISupervision {
     // ------------------------------------------------------------------ types
 
     /// @notice Lifecycle of a block. Genesis is `Final` from deployment; a candidate is `Pending`

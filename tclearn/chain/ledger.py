@@ -27,8 +27,12 @@ ROLES = ("member", "validator", "supervisor", "auditor")
 MODES = ("A", "B", "C")
 
 
-# Events read in one request: the role and key registry mode B consults at every seal.
-READ_TOGETHER = (("RoleGranted", "RoleRevoked", "KeyRegistered"),)
+# Events read in one request: the role and key registry mode B consults at every seal; mode C's
+# records, which the supervisor and the auditor read together.
+READ_TOGETHER = (
+    ("RoleGranted", "RoleRevoked", "KeyRegistered"),
+    ("ContextIssued", "CopyIssued", "DecryptionRequested", "Decrypted"),
+)
 
 
 def role_id(name: str) -> bytes:
@@ -123,6 +127,58 @@ class RoleChange:
     account: str
     role: str
     granted: bool
+    tx: str
+    chain_block: int
+
+
+@dataclass(frozen=True)
+class ContextIssue:
+    """Mode C: a CKKS public context a supervisor issued to a participant."""
+
+    participant: str
+    supervisor: str
+    fingerprint: bytes
+    cid_digest: bytes
+    tx: str
+    chain_block: int
+
+
+@dataclass(frozen=True)
+class CopyIssue:
+    """Mode C: an encrypted copy of a block's model issued to a participant."""
+
+    block: int
+    participant: str
+    copy_hash: bytes
+    cid_digest: bytes
+    fingerprint: bytes
+    tx: str
+    chain_block: int
+
+
+@dataclass(frozen=True)
+class DecryptionRequest:
+    """Mode C: a participant asks the supervisor to decrypt a stored container, for a purpose.
+    `answer` is the supervisor's record of it, once it is done."""
+
+    id: int
+    requester: str
+    purpose: bytes
+    block: int
+    cid_digest: bytes
+    tx: str
+    chain_block: int
+    answer: Decryption | None = None
+
+
+@dataclass(frozen=True)
+class Decryption:
+    """Mode C: a decryption the supervisor did: the hash of its input, where its answer lies."""
+
+    request: int
+    supervisor: str
+    input_hash: bytes
+    answer_cid_digest: bytes
     tx: str
     chain_block: int
 
@@ -235,6 +291,87 @@ class Ledger:
 
     def register_key(self, account: LocalAccount, purpose: str, fingerprint: bytes, uri: str) -> TxReceipt:
         return self.transact(account, "registerKey", keccak(text=purpose), fingerprint, uri)
+
+    # ------------------------------------------------------------------ mode C's records
+
+    def issue_context(
+        self, supervisor: LocalAccount, participant: str, fingerprint: bytes, cid_digest: bytes
+    ) -> TxReceipt:
+        return self.transact(supervisor, "issueContext", participant, fingerprint, cid_digest)
+
+    def issue_copies(
+        self, supervisor: LocalAccount, block_id: int, copies: list[tuple[str, bytes, bytes]]
+    ) -> TxReceipt:
+        """Records a block's copies, (participant, SHA-256, CID digest) each, in one transaction."""
+        participants, hashes, cids = (list(column) for column in zip(*copies, strict=True))
+        return self.transact(supervisor, "issueCopies", block_id, participants, hashes, cids)
+
+    def request_decryption(self, account: LocalAccount, purpose: str, block_id: int, cid_digest: bytes) -> int:
+        receipt = self.transact(account, "requestDecryption", keccak(text=purpose), block_id, cid_digest)
+        return int(self._event(receipt, "DecryptionRequested")["requestId"])
+
+    def answer_decryption(
+        self, supervisor: LocalAccount, request_id: int, input_hash: bytes, answer_cid_digest: bytes
+    ) -> TxReceipt:
+        return self.transact(supervisor, "answerDecryption", request_id, input_hash, answer_cid_digest)
+
+    def context_of(self, participant: str) -> bytes:
+        return bytes(self.contract.functions.contextOf(participant).call())
+
+    def contexts_issued(self) -> list[ContextIssue]:
+        return [
+            ContextIssue(
+                to_checksum_address(log["args"]["participant"]),
+                to_checksum_address(log["args"]["supervisor"]),
+                bytes(log["args"]["fingerprint"]),
+                bytes(log["args"]["cidDigest"]),
+                log["transactionHash"].hex(),
+                int(log["blockNumber"]),
+            )
+            for log in self._logs("ContextIssued")
+        ]
+
+    def copies_issued(self, **filters: Any) -> list[CopyIssue]:
+        """Copies issued, oldest first; `blockId=` or `participant=` narrow them."""
+        return [
+            CopyIssue(
+                int(log["args"]["blockId"]),
+                to_checksum_address(log["args"]["participant"]),
+                bytes(log["args"]["copyHash"]),
+                bytes(log["args"]["cidDigest"]),
+                bytes(log["args"]["fingerprint"]),
+                log["transactionHash"].hex(),
+                int(log["blockNumber"]),
+            )
+            for log in self._logs("CopyIssued", **filters)
+        ]
+
+    def decryption_requests(self) -> list[DecryptionRequest]:
+        """Every decryption asked, oldest first, each with the supervisor's answer if it came."""
+        answers = {
+            int(log["args"]["requestId"]): Decryption(
+                int(log["args"]["requestId"]),
+                to_checksum_address(log["args"]["supervisor"]),
+                bytes(log["args"]["inputHash"]),
+                bytes(log["args"]["answerCid"]),
+                log["transactionHash"].hex(),
+                int(log["blockNumber"]),
+            )
+            for log in self._logs("Decrypted")
+        }
+        return [
+            DecryptionRequest(
+                int(log["args"]["requestId"]),
+                to_checksum_address(log["args"]["requester"]),
+                bytes(log["args"]["purpose"]),
+                int(log["args"]["blockId"]),
+                bytes(log["args"]["cidDigest"]),
+                log["transactionHash"].hex(),
+                int(log["blockNumber"]),
+                answers.get(int(log["args"]["requestId"])),
+            )
+            for log in self._logs("DecryptionRequested")
+        ]
 
     # ------------------------------------------------------------------ views
 

@@ -255,3 +255,36 @@ def test_mode_c_needs_a_supervisor(chain) -> None:
     coalition = deploy_coalition(chain, mode="C")
     assert coalition.ledger.params().mode == "C"
     assert coalition.ledger.has_role("supervisor", coalition.operator.address)
+
+
+def test_mode_c_records_read_back(chain) -> None:
+    """Contexts, copies, decryption requests and answers: written by the roles allowed, read back
+    from the events with what an auditor needs."""
+    coalition = deploy_coalition(chain, mode="C")
+    ledger, supervisor = coalition.ledger, coalition.operator
+    member, validator = coalition.members[0], coalition.validators[0]
+    for i, who in enumerate((member, validator)):
+        ledger.issue_context(supervisor, who.address, bytes([i + 1]) * 32, bytes([i + 7]) * 32)
+    assert ledger.context_of(member.address) == b"\x01" * 32
+    assert [c.participant for c in ledger.contexts_issued()] == [member.address, validator.address]
+    ledger.issue_copies(
+        supervisor, 1, [(member.address, b"\xaa" * 32, b"\xbb" * 32), (validator.address, b"\xcc" * 32, b"\xdd" * 32)]
+    )
+    copies = ledger.copies_issued(blockId=1)
+    assert [(c.participant, c.copy_hash, c.fingerprint) for c in copies] == [
+        (member.address, b"\xaa" * 32, b"\x01" * 32),
+        (validator.address, b"\xcc" * 32, b"\x02" * 32),
+    ]
+    assert ledger.copies_issued(participant=validator.address)[0].cid_digest == b"\xdd" * 32
+    request = ledger.request_decryption(validator, "tclearn.vote", 1, b"\x42" * 32)
+    assert ledger.decryption_requests()[0].answer is None
+    with refused("NotSupervisor"):
+        ledger.answer_decryption(validator, request, b"\x01" * 32, b"\x02" * 32)
+    ledger.answer_decryption(supervisor, request, b"\x03" * 32, b"\x04" * 32)
+    (asked,) = ledger.decryption_requests()
+    assert (asked.requester, asked.purpose, asked.block) == (validator.address, keccak(text="tclearn.vote"), 1)
+    assert asked.answer is not None and asked.answer.input_hash == b"\x03" * 32
+    with refused("AlreadyAnswered"):
+        ledger.answer_decryption(supervisor, request, b"\x03" * 32, b"\x04" * 32)
+    with refused("NoContext"):
+        ledger.issue_copies(supervisor, 1, [(coalition.members[1].address, b"\xaa" * 32, b"\xbb" * 32)])
