@@ -409,7 +409,11 @@ _down_and_status(ipfs_group, "IPFS node", IPFS_REPO, ipfs_down, ipfs_status)
 @click.option("--validators", type=click.IntRange(1, 128), default=4, show_default=True)
 @click.option("--rounds", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option(
-    "--mode", type=click.Choice(["A", "B"]), default="A", show_default=True, help="B: a private model; C: coming."
+    "--mode",
+    type=click.Choice(["A", "B", "C"]),
+    default="A",
+    show_default=True,
+    help="B: a private model; C: members who do not trust each other (an encrypted head, a supervisor).",
 )
 @click.option(
     "--remove-member-at",

@@ -139,6 +139,7 @@ class SimulationResult:
     mode: str = "A"
     removal: ReadAccess | None = None  # mode B, `remove_member_at`: what the removed member can read
     joining: ReadAccess | None = None  # mode B, `join_member_at`: what the new member can read
+    plaintext_accuracy: float | None = None  # mode C: the same head trained in clear (`tclearn.he`)
 
     def summary(self) -> dict[str, object]:
         """The `tclearn simulate --json` object."""
@@ -157,6 +158,7 @@ class SimulationResult:
             }
             | ({} if self.backdoor_success is None else {"backdoor_success": round(self.backdoor_success, 4)})
             | ({"mode": self.mode})
+            | ({} if self.plaintext_accuracy is None else {"plaintext_accuracy": round(self.plaintext_accuracy, 4)})
             | ({} if self.removal is None else {"removed_member": asdict(self.removal)})
             | ({} if self.joining is None else {"joined_member": asdict(self.joining)})
         )
@@ -467,6 +469,10 @@ def run_simulation(
         store = open_store(store_url or "local", Path(scratch))
         chain = connect(chain_url)
         try:
+            if config.mode == "C":
+                from tclearn.he.simulation import EncryptedSimulation  # TenSEAL loads only for mode C
+
+                return EncryptedSimulation(config, chain, store, Path(scratch)).run(on_round)
             return Simulation(config, chain, store).run(on_round)
         finally:
             chain.close()

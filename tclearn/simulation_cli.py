@@ -46,6 +46,13 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
     for flag, at in (("--remove-member-at", config.remove_member_at), ("--join-member-at", config.join_member_at)):
         if at is not None and at > config.rounds:
             raise click.BadParameter("after the last round", param_hint=flag)
+    if config.mode == "C":
+        from tclearn.he.simulation import ATTACKS as MODE_C_ATTACKS
+
+        if config.attack is not None and config.attack not in MODE_C_ATTACKS:
+            raise click.BadParameter(f"mode C simulates {', '.join(MODE_C_ATTACKS)}", param_hint="--attack")
+        if config.learning != "fedavg" or config.aggregator != "mean" or not config.fba:
+            raise click.BadParameter("mode C sums masked updates", param_hint="--learning / --aggregator / --no-fba")
     if config.attackers > config.members:
         raise click.BadParameter("cannot have more attackers than members", param_hint="--attackers")
     err = Console(stderr=True)
@@ -72,6 +79,8 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
             f"attacks proposed {summary['attacks_proposed']}, accepted {summary['attacks_accepted']}; "
             f"honest updates proposed {summary['honest_proposed']}, accepted {summary['honest_accepted']}; plot {plot}"
         )
+        if result.plaintext_accuracy is not None:
+            click.echo(f"mode C: the same head trained in clear reaches {result.plaintext_accuracy:.3f}")
         for what, r in (("voted out", result.removal), ("voted in", result.joining)):
             if r is not None:
                 click.echo(

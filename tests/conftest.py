@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -69,3 +70,15 @@ def coalition(chain: Chain) -> Coalition:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def chain_bytes(w3: Any) -> bytes:
+    """Everything on a chain: every transaction's calldata and every log's data and topics (what
+    a scan for leaked secrets must search)."""
+    parts = []
+    for number in range(w3.eth.block_number + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            parts.append(bytes(tx["input"] if "input" in tx else tx["data"]))  # eth-tester says "data"
+            for log in w3.eth.get_transaction_receipt(tx["hash"])["logs"]:
+                parts.append(bytes(log["data"]) + b"".join(bytes(t) for t in log["topics"]))
+    return b"\n".join(parts)

@@ -19,6 +19,7 @@ what the ledger says, and the round goes on.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tclearn.chain.backends import Chain
@@ -55,19 +56,32 @@ class Settled:
         return last.excluded if last else {}
 
 
-def settle_round(chain: Chain, ledger: Ledger, roles: list[ValidatorRole], phases: Phases = NO_PHASES) -> Settled:
+def settle_round(
+    chain: Chain,
+    ledger: Ledger,
+    roles: list[ValidatorRole],
+    phases: Phases = NO_PHASES,
+    helpers: Sequence[Callable[[], Outcome | None]] = (),
+) -> Settled:
     """Runs the validators' passes in turn until the current round's block closes, or its
-    general has nothing to propose."""
+    general has nothing to propose. `helpers` (mode C: the supervisor's pass) run at the start
+    of every sweep until they have nothing left to do."""
     start = ledger.current_round().number
     outcomes: list[Outcome] = []
     block: int | None = None
     for _ in range(MAX_SWEEPS):
         acted = False
+        for helper in helpers:
+            while (helped := helper()) is not None:
+                outcomes.append(helped)
+                acted = True
         for role in roles:
             outcome = validator_pass(role, phases)
             if outcome is None:
                 continue
             outcomes.append(outcome)
+            if outcome.action == "waiting":  # on another node: not an action of its own
+                continue
             if outcome.action == "gathering":  # the general waits a moment for more updates
                 wait_past(chain, int(outcome.detail) - 1)
                 acted = True

@@ -27,7 +27,7 @@ from tclearn.chain.ledger import BlockState, Ledger
 from tclearn.engine.phases import NO_PHASES, Phases
 from tclearn.errors import TransactionReverted
 from tclearn.fba.context import CoalitionContext
-from tclearn.fba.propose import Candidate, build_candidate, propose
+from tclearn.fba.propose import Candidate, Screened, build_candidate, propose
 from tclearn.fba.viability import Check
 from tclearn.fba.vote import Voter
 from tclearn.model.family import State
@@ -42,7 +42,8 @@ class Outcome:
     accounts), `gathering` (the general waits
     for more updates until chain time `detail`), `proposed`, `no-candidate` (its
     `detail` is `unchanged` when the general had already found nothing on the same chain),
-    `voted`, or `refused` (the ledger refused its transaction; `detail` says why)."""
+    `voted`, `refused` (the ledger refused its transaction; `detail` says why), or, in mode C,
+    `requested` (a decryption asked of the supervisor) and `waiting` (for its answer)."""
 
     action: str
     block: int | None = None
@@ -50,6 +51,15 @@ class Outcome:
     candidate: Candidate | None = None
     excluded: dict[int, str] = field(default_factory=dict)
     check: Check | None = None
+
+
+class Pending(Exception):
+    """A step that waits on another node: in mode C, on the supervisor's answer. `acted`: the
+    step sent a transaction (a request) before it started waiting."""
+
+    def __init__(self, detail: str, acted: bool = False) -> None:
+        super().__init__(detail)
+        self.detail, self.acted = detail, acted
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,9 @@ class General:
     gather_s: int = 0  # the coalition's gathering window (`CoalitionRules.gather_s`)
     nothing_for: tuple[int, int, int] | None = None
     last_excluded: dict[int, str] = field(default_factory=dict)
+    # How it builds a candidate: by default it screens the updates itself (`build_candidate`);
+    # in mode C it cannot see them and asks the supervisor (`tclearn.he.general`).
+    builder: Callable[[CoalitionContext, Voter], Screened] | None = None
 
 
 def propose_if_drawn(
@@ -146,7 +159,14 @@ def propose_if_drawn(
     if general.nothing_for == seen:  # nothing changed since it last found nothing
         return Outcome("no-candidate", detail="unchanged", excluded=general.last_excluded)
     with phases("candidate"):
-        screened = build_candidate(ctx, voter.evaluator, voter.strategy)
+        try:
+            screened = (
+                general.builder(ctx, voter)
+                if general.builder
+                else build_candidate(ctx, voter.evaluator, voter.strategy)  # type: ignore[arg-type]
+            )
+        except Pending as pending:
+            return Outcome("requested" if pending.acted else "waiting", detail=pending.detail)
     if screened.candidate is None:
         general.nothing_for, general.last_excluded = seen, screened.excluded
         return Outcome("no-candidate", excluded=screened.excluded)
@@ -181,7 +201,10 @@ def vote_if_open(voter: Voter, phases: Phases = NO_PHASES) -> Outcome | None:
     if not block:
         return None
     with phases("validation"):
-        check = voter.check(block)
+        try:
+            check = voter.check(block)
+        except Pending as pending:
+            return Outcome("requested" if pending.acted else "waiting", block, pending.detail)
     started = time.perf_counter()
     try:
         voter.cast(block, check)

@@ -135,17 +135,27 @@ class Evaluator:
 
     def judge(self, parent: Evaluations, candidate: Evaluations) -> Check:
         """The verdict on a candidate whose evaluations are known, against its parent's."""
-        g, local = candidate
-        verdict = judge(parent[0], g, parent[1], local, self.tolerance)
-        return Check(verdict.accept, verdict.reason, _metrics(g, local, verdict.reason))
+        return judged(parent, candidate, self.tolerance)
 
     def refusal(self, reason: str) -> Check:
-        empty = VoteMetrics(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, len(self.global_y), len(self.local_y), reason)
-        return Check(False, reason, empty)
+        return refused(reason, len(self.global_y), len(self.local_y))
 
     def unchecked(self) -> Check:
         """The verdict of the unscreened baseline: accepted without looking."""
         return Check(True, "ok", self.refusal("ok").metrics)
+
+
+def judged(parent: Evaluations, candidate: Evaluations, tolerance: Tolerance) -> Check:
+    """The verdict on a candidate whose evaluations on G and L are known, against its parent's
+    (however they were computed: in clear, or under encryption in mode C)."""
+    g, local = candidate
+    verdict = judge(parent[0], g, parent[1], local, tolerance)
+    return Check(verdict.accept, verdict.reason, _metrics(g, local, verdict.reason))
+
+
+def refused(reason: str, global_samples: int, local_samples: int) -> Check:
+    """A refusal for `reason`, with no metrics measured."""
+    return Check(False, reason, VoteMetrics(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, global_samples, local_samples, reason))
 
 
 def _metrics(g: Evaluation, local: Evaluation, reason: str) -> VoteMetrics:

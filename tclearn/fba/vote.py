@@ -70,7 +70,7 @@ class Voter:
         self,
         ctx: CoalitionContext,
         account: LocalAccount,
-        evaluator: Evaluator,
+        evaluator: Evaluator | None,
         strategy: Strategy,
         state_path: Path | None = None,
         secret_source: random.Random | None = None,

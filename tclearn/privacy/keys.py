@@ -17,6 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
@@ -109,32 +110,51 @@ def fingerprint(public: bytes) -> bytes:
 
 def save_key(path: Path, key: ParticipantKey, password: str, scrypt_n: int = SCRYPT_N) -> None:
     """Writes `key` to `path` (mode 0600), encrypted under `password`; never overwrites."""
-    salt, nonce = os.urandom(16), os.urandom(12)
-    sealed = AESGCM(_kdf(password, salt, scrypt_n)).encrypt(nonce, key.secret, key.kem.encode())
     document = {
         "format": KEYSTORE_FORMAT,
         "kem": key.kem,
         "public": key.public_bytes().hex(),
+        **lock(key.secret, password, key.kem.encode(), scrypt_n),
+    }
+    write_new(path, json.dumps(document).encode())
+
+
+def lock(secret: bytes, password: str, aad: bytes, scrypt_n: int = SCRYPT_N) -> dict[str, Any]:
+    """`secret` encrypted under `password` (scrypt, then AES-256-GCM bound to `aad`), as the
+    keystore fields `scrypt`, `nonce` and `ciphertext`."""
+    salt, nonce = os.urandom(16), os.urandom(12)
+    sealed = AESGCM(_kdf(password, salt, scrypt_n)).encrypt(nonce, secret, aad)
+    return {
         "scrypt": {"salt": salt.hex(), "n": scrypt_n, "r": 8, "p": 1},
         "nonce": nonce.hex(),
         "ciphertext": sealed.hex(),
     }
+
+
+def unlock(document: dict[str, Any], password: str, aad: bytes) -> bytes:
+    """What `lock` locked (raises `InvalidTag` for a wrong password, `KeyError`/`ValueError` for
+    a damaged document)."""
+    scrypt = document["scrypt"]
+    key = _kdf(password, bytes.fromhex(scrypt["salt"]), int(scrypt["n"]))
+    return AESGCM(key).decrypt(bytes.fromhex(document["nonce"]), bytes.fromhex(document["ciphertext"]), aad)
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Writes a secret file (mode 0600); refuses to overwrite one."""
     if path.exists():
         raise KeystoreError(f"{path} exists already; refusing to overwrite a key")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
 
 
 def load_key(path: Path, password: str) -> ParticipantKey:
     """Unlocks the HPKE keystore at `path`."""
     try:
         document = json.loads(path.read_text())
-        kem, scrypt = document["kem"], document["scrypt"]
-        key = _kdf(password, bytes.fromhex(scrypt["salt"]), int(scrypt["n"]))
-        nonce, sealed = bytes.fromhex(document["nonce"]), bytes.fromhex(document["ciphertext"])
-        secret = AESGCM(key).decrypt(nonce, sealed, kem.encode())
+        kem = document["kem"]
+        secret = unlock(document, password, kem.encode())
     except FileNotFoundError as exc:
         raise KeystoreError(f"HPKE keystore {path} not found") from exc
     except InvalidTag as exc:

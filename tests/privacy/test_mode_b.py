@@ -17,6 +17,7 @@ from tclearn.privacy.envelope import SealContext, SealError, is_sealed, open_sea
 from tclearn.privacy.keys import ParticipantKey
 from tclearn.simulate import Simulation, SimulationConfig, SimulationResult
 from tclearn.store import open_store
+from tests.conftest import chain_bytes
 
 pytestmark = pytest.mark.slow
 CONFIG = SimulationConfig(rounds=4, mode="B", remove_member_at=3, kem="x25519", seed=3)
@@ -58,14 +59,7 @@ def stored_objects(run: Run) -> list[bytes]:
 
 def public_bytes(run: Run) -> bytes:
     """Everything on chain: every transaction's calldata and every log's data and topics."""
-    w3 = run.sim.chain.w3
-    parts = []
-    for number in range(w3.eth.block_number + 1):
-        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
-            parts.append(bytes(tx["input"] if "input" in tx else tx["data"]))  # eth-tester says "data"
-            for log in w3.eth.get_transaction_receipt(tx["hash"])["logs"]:
-                parts.append(bytes(log["data"]) + b"".join(bytes(t) for t in log["topics"]))
-    return b"\n".join(parts)
+    return chain_bytes(run.sim.chain.w3)
 
 
 def test_the_removed_member_reads_no_model_finalised_after_its_removal(run: Run) -> None:

@@ -1,0 +1,110 @@
+"""Mode C end to end: a coalition whose members never see the model, on the embedded default."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from eth_utils import keccak, to_checksum_address
+
+from tclearn.chain.backends import connect
+from tclearn.he import ckks
+from tclearn.he.records import VOTE, dump_head
+from tclearn.he.simulation import EncryptedSimulation
+from tclearn.simulate import SimulationConfig
+from tclearn.store import open_store
+from tests.conftest import chain_bytes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run():
+    scratch = Path(tempfile.mkdtemp(prefix="tclearn-mode-c-"))
+    chain = connect("inprocess:memory")
+    config = SimulationConfig(mode="C", rounds=3, members=3, validators=3, seed=0)
+    simulation = EncryptedSimulation(config, chain, open_store("local", scratch / "store"), scratch)
+    result = simulation.run()
+    yield simulation, result, scratch
+    chain.close()
+
+
+def test_the_coalition_learns_as_the_same_head_in_clear(run) -> None:
+    _, result, _ = run
+    assert result.accepted == 3 and result.honest_accepted == result.honest_proposed == 9
+    assert result.final_accuracy >= 0.9
+    assert abs(result.final_accuracy - result.plaintext_accuracy) <= 0.03
+    assert result.summary()["mode"] == "C" and "plaintext_accuracy" in result.summary()
+
+
+def test_every_copy_is_on_chain_with_its_holders_key(run) -> None:
+    simulation, _, _ = run
+    ledger = simulation.ctx.ledger
+    participants = {a.address for a in [*simulation.coalition.members, *simulation.coalition.validators]}
+    for block in ledger.lineage(ledger.cursor().head):
+        copies = ledger.copies_issued(blockId=block)
+        holders = {c.participant for c in copies}
+        assert {v.address for v in simulation.coalition.validators} <= holders
+        for copy in copies:
+            assert copy.fingerprint == ledger.context_of(copy.participant)
+            assert simulation.records.copy_of(block, copy.participant) is not None
+    assert {c.participant for c in ledger.copies_issued(blockId=1)} == participants
+
+
+def test_every_vote_rests_on_a_recorded_decryption(run) -> None:
+    simulation, _, _ = run
+    ledger = simulation.ctx.ledger
+    asked = [r for r in ledger.decryption_requests() if r.purpose == keccak(text=VOTE)]
+    assert asked and all(r.answer is not None for r in asked)
+    for block in ledger.lineage(ledger.cursor().head)[:-1]:  # every block but genesis
+        for vote in ledger.votes(block):
+            voter = to_checksum_address(vote["validator"])
+            assert any(r.requester == voter and r.block == block for r in asked)
+
+
+def test_nobody_but_the_supervisor_decrypts(run) -> None:
+    simulation, _, _ = run
+    member = simulation.coalition.members[0].address
+    context = simulation.records.public_context(member)
+    with pytest.raises(ckks.HEError, match="only the supervisor decrypts"):
+        context.require_secret()
+
+
+def test_no_secret_key_and_no_model_in_clear_reach_the_store_or_the_chain(run) -> None:
+    simulation, _, scratch = run
+    ledger, supervisor = simulation.ctx.ledger, simulation.supervisor
+    needles = []
+    for participant in supervisor.keys.fingerprints:
+        key_file = scratch / f"secret-{participant}"
+        supervisor.keys.context(participant).context.secret_key().data.save(str(key_file))
+        serialised = key_file.read_bytes()
+        needles += [serialised[i : i + 32] for i in range(1000, len(serialised) - 32, len(serialised) // 4)]
+    for block in ledger.lineage(ledger.cursor().head)[:-1]:
+        plain = dump_head(supervisor.head_weights(block))
+        needles.append(plain[-64:-32])  # the weights' bytes, past the safetensors header
+    haystacks = [p.read_bytes() for p in (scratch / "store").rglob("*") if p.is_file()]
+    haystacks.append(chain_bytes(simulation.chain.w3))
+    assert needles and haystacks
+    assert not [n for n in needles for h in haystacks if n in h]
+
+
+def test_a_rejected_candidate_never_moves_the_model() -> None:
+    """A member scaling its update tenfold: the general cannot leave it out (it sees only masked
+    ciphertexts), so the validators' vote is what keeps the model where it was."""
+    scratch = Path(tempfile.mkdtemp(prefix="tclearn-mode-c-attack-"))
+    chain = connect("inprocess:memory")
+    try:
+        config = SimulationConfig(mode="C", rounds=3, members=3, validators=3, attack="scale", attackers=1)
+        simulation = EncryptedSimulation(config, chain, open_store("local", scratch / "store"), scratch)
+        result = simulation.run()
+    finally:
+        chain.close()
+    assert any(r.outcome == "rejected" for r in result.history)
+    previous = simulation.accuracy(np.zeros(simulation.layout.shape))
+    for record in result.history:
+        if record.outcome != "final":
+            assert record.global_accuracy == previous, "a refused candidate moved the head"
+        assert record.global_accuracy >= previous - 0.05
+        previous = record.global_accuracy
