@@ -81,7 +81,8 @@ class EncryptedProposer:
         except ckks.HEError as exc:
             return exc.reason
         layout = self.records.layout
-        if found["kind"] != "update" or (found["count"], found["size"]) != (layout.classes, layout.rows):
+        shape = (layout.classes * layout.update_chunks, layout.rows)
+        if found["kind"] != "update" or (found["count"], found["size"]) != shape:
             return "wrong-size"
         if bytes.fromhex(found["fingerprint"]) != self.records.ledger.context_of(update.member):
             return "wrong-context"

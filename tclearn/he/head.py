@@ -53,6 +53,11 @@ class HeadLayout:
         return SLOTS // self.lanes
 
     @property
+    def update_chunks(self) -> int:
+        """Vectors per class in an update: each holds `rows` of the features + 1 outputs."""
+        return -(-(self.features + 1) // self.rows)
+
+    @property
     def bias(self) -> int:
         return self.features
 

@@ -91,15 +91,19 @@ def encrypted_update(
     width = layout.features + 1
     if local.q.shape != (width, width) or local.c.shape != layout.shape or mask.shape != layout.shape:
         raise HEError("wrong-size", f"a local map or mask that does not fit layout {layout.shape}")
-    spread = np.zeros((layout.lanes, layout.rows))  # slot m·rows + i: Q[m, i]
-    spread[:width, :width] = scale * local.q
+    chunks = layout.update_chunks
+    columns = np.zeros((layout.lanes, chunks * layout.rows))  # Q, padded: a column per output
+    columns[:width, :width] = scale * local.q
+    addends = np.zeros((layout.classes, chunks * layout.rows))
+    addends[:, :width] = scale * local.c + mask
     ones = [1.0] * layout.lanes
     vectors = []
     for j, row in enumerate(copy):
-        moved = (row * spread.reshape(SLOTS).tolist()).enc_matmul_plain(ones, layout.rows)
-        addend = np.zeros(layout.rows)
-        addend[:width] = scale * local.c[j] + mask[j]
-        vectors.append(moved + ts.ckks_vector(context.context, addend.tolist()))
+        for chunk in range(chunks):  # outputs chunk·rows … : slot m·rows + i holds Q[m, chunk·rows + i]
+            spread = columns[:, chunk * layout.rows : (chunk + 1) * layout.rows]
+            moved = (row * spread.reshape(SLOTS).tolist()).enc_matmul_plain(ones, layout.rows)
+            addend = addends[j, chunk * layout.rows : (chunk + 1) * layout.rows]
+            vectors.append(moved + ts.ckks_vector(context.context, addend.tolist()))
     return wire.pack("update", context, vectors, **meta)
 
 
@@ -108,8 +112,9 @@ def decrypt_update(data: bytes, secret: Context, layout: HeadLayout) -> tuple[np
     bias must decrypt to zero: a container under another key of the same parameters decrypts to
     noise there, and is refused as `wrong-context`."""
     secret.require_secret()
-    container = wire.unpack(data, secret, "update", layout.classes, layout.rows, OUTPUT_LEVEL)
-    values = np.array([v.decrypt() for v in container.vectors])
+    count = layout.classes * layout.update_chunks
+    container = wire.unpack(data, secret, "update", count, layout.rows, OUTPUT_LEVEL)
+    values = np.array([v.decrypt() for v in container.vectors]).reshape(layout.classes, -1)
     width = layout.features + 1
     if np.max(np.abs(values[:, width:]), initial=0.0) > 1e-3:
         raise HEError("wrong-context", "the update does not decrypt under this member's key")

@@ -80,6 +80,15 @@ def header(data: bytes) -> dict[str, Any]:
     return dict(document)
 
 
+def rebind(data: bytes, fingerprint: bytes) -> bytes:
+    """The same container, its header naming another context: for the supervisor's trial
+    decryption (`tclearn.he.trace`), which must not trust a header its holder could rewrite."""
+    document = header(data)
+    end = len(MAGIC) + 4 + struct.unpack_from(">I", data, len(MAGIC))[0]
+    encoded = json.dumps({**document, "fingerprint": fingerprint.hex()}, sort_keys=True, separators=(",", ":")).encode()
+    return MAGIC + struct.pack(">I", len(encoded)) + encoded + data[end:]
+
+
 def unpack(data: bytes, context: Context, kind: str, count: int, size: int, level: int) -> Container:
     """The container's vectors, checked against what the caller expects: its `kind`, made under
     `context`, `count` vectors of `size` slots at `level` primes and the coalition's scale."""

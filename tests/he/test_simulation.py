@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tenseal as ts
 from eth_utils import keccak, to_checksum_address
 
 from tclearn.chain.backends import connect
-from tclearn.he import ckks
+from tclearn.he import ckks, head, wire
 from tclearn.he.records import VOTE, dump_head
 from tclearn.he.simulation import EncryptedSimulation
+from tclearn.he.trace import whose
 from tclearn.simulate import SimulationConfig
 from tclearn.store import open_store
 from tests.conftest import chain_bytes
@@ -108,3 +110,32 @@ def test_a_rejected_candidate_never_moves_the_model() -> None:
             assert record.global_accuracy == previous, "a refused candidate moved the head"
         assert record.global_accuracy >= previous - 0.05
         previous = record.global_accuracy
+
+
+def test_whose_copy_by_hash_and_after_rerandomisation(run) -> None:
+    simulation, _, _ = run
+    ledger, records, keystore = simulation.ctx.ledger, simulation.records, simulation.supervisor.keys
+    member = simulation.coalition.members[1].address
+    block = ledger.copies_issued(participant=member)[-1].block
+    copy = records.copy_of(block, member)
+    exact = whose(ledger, copy)
+    assert exact is not None and (exact.participant, exact.block, exact.how) == (member, block, "hash")
+    assert exact.fingerprint == ledger.context_of(member).hex()
+
+    public = records.public_context(member)
+    container = head.load_copy(copy, public, simulation.layout)
+    zero = ts.ckks_vector(public.context, [0.0] * ckks.SLOTS)
+    disguised = wire.pack("copy", public, [v + zero for v in container.vectors], **container.meta)
+    assert whose(ledger, disguised) is None, "the chain alone knows only exact copies"
+    found = whose(ledger, disguised, keystore, simulation.layout)
+    assert found is not None and (found.participant, found.block, found.how) == (member, block, "mark")
+    assert found.match == 1.0
+
+    other = simulation.coalition.members[0].address
+    relabelled = wire.rebind(disguised, ledger.context_of(other))  # the holder lies in the header
+    found = whose(ledger, relabelled, keystore, simulation.layout)
+    assert found is not None and found.participant == member
+
+    with pytest.raises(ckks.HEError) as refused:
+        whose(ledger, b"not a copy", keystore, simulation.layout)
+    assert refused.value.reason == "malformed"

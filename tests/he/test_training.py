@@ -117,3 +117,21 @@ def test_the_frozen_features_are_fixed_by_the_seed() -> None:
     assert not np.allclose(extractor(images), FrozenFeatures.for_input((1, 28, 28), seed=12)(images))
     table = FrozenFeatures.for_input((30,), seed=0)
     assert table.width == 30 and table(np.ones((2, 30))).shape == (2, 30)
+
+
+def test_an_update_wider_than_a_ciphertext_comes_in_chunks(keys) -> None:
+    """Fashion-MNIST's head: 97 outputs per class, 32 rows a vector: four vectors a class."""
+    secret, public = keys[0]
+    layout = head.HeadLayout(96, 10)
+    assert layout.update_chunks == 4
+    rng = np.random.default_rng(6)
+    weights = rng.normal(size=layout.shape) * 0.1
+    mark = head.draw_mark(b"k" * 32, b"c", layout)
+    copy = head.load_copy(head.encrypt_copy(public, layout, weights, mark), public, layout)
+    x, y = rng.normal(size=(80, 96)), rng.integers(0, 10, 80)
+    local = training.local_map(x, y, 10, training.Recipe(epochs=3))
+    mask = rng.uniform(-1e3, 1e3, size=layout.shape)
+    found, _ = training.decrypt_update(
+        training.encrypted_update(copy.vectors, public, layout, local, 2.0, mask), secret, layout
+    )
+    assert np.abs(found - mask - 2.0 * training.plain_update(weights, local)).max() < 1e-3
