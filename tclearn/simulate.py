@@ -66,6 +66,7 @@ class SimulationConfig:
     learning_rate: float = 0.05
     min_batch_size: int = 16
     hidden: int = 32  # the architecture's hidden width (model size)
+    architecture: str | None = None  # default: an MLP for tables, a CNN for images
     tolerance: Tolerance = field(default_factory=Tolerance)
     time_model: TimeModel = field(default_factory=TimeModel)
     # Mode B: at the start of this round the validators vote the last honest member out.
@@ -176,8 +177,8 @@ class ReadAccess:
     read_after: int  # of those, how many its key opens
 
 
-def default_architecture(dataset: Dataset, hidden: int = 32) -> ArchitectureSpec:
-    name = "mlp" if len(dataset.input_shape) == 1 else "cnn"
+def default_architecture(dataset: Dataset, hidden: int = 32, name: str | None = None) -> ArchitectureSpec:
+    name = name or ("mlp" if len(dataset.input_shape) == 1 else "cnn")
     return ArchitectureSpec(name, dataset.input_shape, dataset.num_classes, hidden)
 
 
@@ -191,7 +192,7 @@ class Simulation:
         self.split: CoalitionSplit = split_coalition(
             self.dataset, config.members, config.validators, config.seed, alpha=config.alpha
         )
-        self.family = ModelFamily(default_architecture(self.dataset, config.hidden))
+        self.family = ModelFamily(default_architecture(self.dataset, config.hidden, config.architecture))
         genesis_model = build(self.family.spec, seed=config.seed)
         weights = serialize(genesis_model)
         weights_cid = store.put(weights)

@@ -67,8 +67,7 @@ class Evaluator:
     @cached_property
     def screen(self) -> np.ndarray:
         """The indices of G in the screening sample (all of G when G is smaller)."""
-        order = np.random.default_rng(SCREEN_SEED).permutation(len(self.global_y))
-        return np.sort(order[: self.screen_samples])
+        return screening_sample(len(self.global_y), self.screen_samples)
 
     def screen_outputs(self, state: State) -> np.ndarray:
         """The model's logits on the screening sample."""
@@ -143,6 +142,12 @@ class Evaluator:
     def unchecked(self) -> Check:
         """The verdict of the unscreened baseline: accepted without looking."""
         return Check(True, "ok", self.refusal("ok").metrics)
+
+
+def screening_sample(size: int, samples: int = SCREEN_SAMPLES) -> np.ndarray:
+    """Indices of the screening sample in a G of `size`: the same at every node."""
+    order = np.random.default_rng(SCREEN_SEED).permutation(size)
+    return np.sort(order[:samples])
 
 
 def judged(parent: Evaluations, candidate: Evaluations, tolerance: Tolerance) -> Check:

@@ -2,7 +2,8 @@
 never trained. Only the head on top of it is encrypted and learned.
 
 - Tables (breast cancer): the features as the dataset's preprocessing leaves them (standardised).
-- Images: 6 random 5×5 filters (zero mean, unit norm, drawn from the genesis seed), a ReLU, and a
+- Images: 6 random 5×5 filters (zero mean, unit norm, drawn from the public seed 0, which the
+  genesis metadata records), a ReLU, and a
   7×7 average pool, times 4: 6 × 4 × 4 = 96 features. On a 12,000-image Fashion-MNIST subset a
   least-squares head on them reaches 0.806 trained centrally (0.867 for mode A's CNN): random
   convolutions keep more than pooled pixels (0.738 for 7×7 pooled pixels, 49 features) at a width
@@ -32,7 +33,7 @@ class FrozenFeatures:
     seed: int = 0
 
     @classmethod
-    def for_input(cls, input_shape: tuple[int, ...], seed: int) -> FrozenFeatures:
+    def for_input(cls, input_shape: tuple[int, ...], seed: int = 0) -> FrozenFeatures:
         return cls("random-conv" if len(input_shape) == 3 else "table", tuple(input_shape), seed)
 
     @property

@@ -84,6 +84,6 @@ class EncryptedProposer:
         shape = (layout.classes * layout.update_chunks, layout.rows)
         if found["kind"] != "update" or (found["count"], found["size"]) != shape:
             return "wrong-size"
-        if bytes.fromhex(found["fingerprint"]) != self.records.ledger.context_of(update.member):
+        if bytes.fromhex(found["fingerprint"]) != self.records.fingerprint_of(update.member):
             return "wrong-context"
         return None

@@ -49,6 +49,13 @@ class Records:
             self._contexts[address] = ckks.load(data, issued[-1].fingerprint)
         return self._contexts[address]
 
+    def fingerprint_of(self, participant: str) -> bytes | None:
+        """The fingerprint of the context last issued to `participant`, from the chain's events
+        (read incrementally, where `contextOf` would be one call per question)."""
+        address = to_checksum_address(participant)
+        issued = [c.fingerprint for c in self.ledger.contexts_issued() if c.participant == address]
+        return issued[-1] if issued else None
+
     def copy_of(self, block: int, participant: str) -> bytes | None:
         """The copy of `block`'s model issued to `participant`, checked against its hash on
         chain (None: not issued yet)."""

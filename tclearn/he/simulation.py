@@ -29,6 +29,7 @@ from tclearn.data.splits import split_coalition, stratified_subset
 from tclearn.engine.schedule import Settled, settle_round
 from tclearn.engine.steps import General, ValidatorRole
 from tclearn.fba.context import CoalitionContext
+from tclearn.fba.viability import screening_sample
 from tclearn.he import training
 from tclearn.he.features import FrozenFeatures
 from tclearn.he.general import EncryptedProposer
@@ -61,7 +62,7 @@ class EncryptedSimulation:
         dataset = load_dataset(config.dataset)
         self.dataset = dataset if config.subset is None else stratified_subset(dataset, config.subset, config.seed)
         self.split = split_coalition(self.dataset, config.members, config.validators, config.seed, alpha=config.alpha)
-        self.extractor = FrozenFeatures.for_input(self.dataset.input_shape, config.seed)
+        self.extractor = FrozenFeatures.for_input(self.dataset.input_shape)
         self.features = self.extractor(self.dataset.x)
         self.layout = HeadLayout(self.extractor.width, self.dataset.num_classes)
         self.recipe = training.Recipe()
@@ -69,11 +70,16 @@ class EncryptedSimulation:
         metadata = {
             "mode": "C",
             "head": self.layout.as_dict(),
-            "features": {"kind": self.extractor.kind, "seed": config.seed, "input_shape": self.dataset.input_shape},
+            "features": {
+                "kind": self.extractor.kind,
+                "seed": self.extractor.seed,
+                "input_shape": self.dataset.input_shape,
+            },
             "format": "safetensors",
         }
         metadata_cid = store.put(json.dumps(metadata, sort_keys=True).encode())
-        rules = config.rules(default_architecture(self.dataset, config.hidden))
+        architecture = default_architecture(self.dataset, config.hidden, "frozen-linear")
+        rules = config.rules(architecture)
         params = LedgerParams("C", config.min_batch_size, 300, 600, 86_400, rules.digest())
         genesis = Genesis(sha256(genesis_head), cid_digest(store.put(genesis_head)), cid_digest(metadata_cid))
         self.coalition = ephemeral_coalition(
@@ -82,7 +88,7 @@ class EncryptedSimulation:
         self.chain = chain
         chain.hold_clock()
         ledger = self.coalition.ledger
-        family = ModelFamily(default_architecture(self.dataset, config.hidden))  # unused by mode C's steps
+        family = ModelFamily(architecture)  # the same head in torch: what mode A would train
         self.ctx = CoalitionContext(ledger, store, family)
         self.records = Records(ledger, store, self.layout)
         keys = {a.address: ParticipantKey.generate(KEM) for a in [self.coalition.operator, *self.coalition.validators]}
@@ -112,6 +118,7 @@ class EncryptedSimulation:
                 )
             )
         g = self.split.global_test
+        judged_g = g[screening_sample(len(g))]  # a vote decrypts its samples' outputs: 512 of G, not all
         self.roles = []
         for validator, local in zip(self.coalition.validators, self.split.local_tests, strict=True):
             voter = EncryptedVoter(
@@ -119,7 +126,7 @@ class EncryptedSimulation:
                 validator,
                 self.records,
                 keys[validator.address],
-                ((self.features[g], self.dataset.y[g]), (self.features[local], self.dataset.y[local])),
+                ((self.features[judged_g], self.dataset.y[judged_g]), (self.features[local], self.dataset.y[local])),
                 config.tolerance,
                 config.strategy,
                 secret_source=random.Random(f"{config.seed}/{validator.address}"),

@@ -8,6 +8,8 @@ What a validator can still check without the model in clear:
   its samples under its own context, runs its encrypted copy of each model on them, and asks the
   supervisor to decrypt: the answer is the predicted labels alone, sealed for it. The vote rule
   is mode A's (`tclearn.fba.policy`), on accuracy: with labels only, a sample's loss is 0 or 1.
+  G is judged on the screening sample (512 of G, the same at every node: enough for the sign
+  test to see a 2-point net loss): outputs are heavy under CKKS, 40 kB a Fashion-MNIST sample.
 
 Each step acts at most once and says when it waits (`Pending`): for a copy of the candidate, for
 the supervisor's answer. A model's labels are kept, so the candidate judged this round is next

@@ -74,7 +74,33 @@ def _cnn(spec: ArchitectureSpec) -> nn.Module:
     )
 
 
-ARCHITECTURES: dict[str, Callable[[ArchitectureSpec], nn.Module]] = {"mlp": _mlp, "cnn": _cnn}
+class FrozenExtractor(nn.Module):
+    """Mode C's public feature extractor (`tclearn.he.features`) as a torch layer: its filters
+    are a buffer outside the state dict, so a model's weights are its head's alone."""
+
+    def __init__(self, spec: ArchitectureSpec) -> None:
+        super().__init__()
+        from tclearn.he.features import FrozenFeatures  # its filters are drawn with torch
+
+        self.extractor = FrozenFeatures.for_input(spec.input_shape)
+        self.width = self.extractor.width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.extractor(x.detach().numpy())).to(x.dtype)
+
+
+def _frozen_linear(spec: ArchitectureSpec) -> nn.Module:
+    """A linear head on mode C's frozen features, trained in clear: mode C's model family in
+    mode A, so that a round of each can be compared (`benchmarks/he.py`)."""
+    extractor = FrozenExtractor(spec)
+    return nn.Sequential(extractor, nn.Linear(extractor.width, spec.num_classes))
+
+
+ARCHITECTURES: dict[str, Callable[[ArchitectureSpec], nn.Module]] = {
+    "mlp": _mlp,
+    "cnn": _cnn,
+    "frozen-linear": _frozen_linear,
+}
 
 
 def build(spec: ArchitectureSpec, seed: int = 0) -> nn.Module:
