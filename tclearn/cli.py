@@ -33,7 +33,7 @@ from tclearn.chain.ephemeral import DEV_FUNDS_WEI
 from tclearn.chain.ledger import MODES, Ledger
 from tclearn.config import CONFIG_NAME, IPFS_REPO, CoalitionConfig, Deployed, GenesisModel, Participant, store_url
 from tclearn.data.datasets import DATASETS
-from tclearn.errors import ConfigError, TCLearnError
+from tclearn.errors import ConfigError, NotReady, TCLearnError
 from tclearn.fba.strategy import AGGREGATORS, LEARNING_MODES
 from tclearn.privacy.keys import DEFAULT_KEM, KEMS, ParticipantKey, save_key
 from tclearn.rules import GATHER_S
@@ -208,6 +208,10 @@ def _build_coalition(directory: Path, target: Path, opts: dict[str, Any]) -> tup
             raise ConfigError(f"--log1p: {opts['scale_from']} holds negative features")
         preprocessing = Preprocessing.standardizing(reference.reshape(len(reference), -1), log1p=opts["log1p"])
     architecture = opts["architecture"] or ("mlp" if len(input_shape) == 1 else "cnn")
+    if mode == "C":  # an encrypted linear head on public frozen features (`tclearn.he`)
+        if opts["architecture"] not in (None, "frozen-linear"):
+            raise ConfigError("mode C trains a linear head on frozen features: --architecture frozen-linear")
+        architecture = "frozen-linear"
     from tclearn.model.architectures import ArchitectureSpec  # torch: imported only where needed
     from tclearn.model.genesis import make_genesis
     from tclearn.rules import CoalitionRules, TrainingRecipe
@@ -222,7 +226,7 @@ def _build_coalition(directory: Path, target: Path, opts: dict[str, Any]) -> tup
         training=TrainingRecipe(batch_size=max(opts["min_batch_size"], TrainingRecipe().batch_size)),
         gather_s=opts["gather"],
         preprocessing=preprocessing.as_dict(),
-        kem=opts["kem"] if mode == "B" else None,
+        kem=opts["kem"] if mode == "B" else ("x25519" if mode == "C" else None),
         joiners_read_history=mode == "B" and opts["joiners_read_history"],
     )
     config = CoalitionConfig(
@@ -253,12 +257,21 @@ def _build_coalition(directory: Path, target: Path, opts: dict[str, Any]) -> tup
         keystore = f"keystores/{name}.json"
         address = create_keystore(directory / keystore, password, opts["scrypt_n"])
         config.participants[name] = Participant(address=address, keystore=keystore, roles=roles)
-        if mode == "B" and roles:  # registered on chain when its node first starts
+        if mode in ("B", "C") and roles:  # registered on chain at deploy, or when its node first starts
             key = ParticipantKey.generate(rules.kem or DEFAULT_KEM)
             save_key(config.hpke_keystore(name), key, password, opts["scrypt_n"])
+        if mode == "C" and "supervisor" in roles:
+            from tclearn.he.node import create_supervisor_keystore
+
+            create_supervisor_keystore(config, name, password, opts["scrypt_n"])
 
     store = open_store(store_url(config.store, target), directory)
-    genesis = make_genesis(spec, opts["seed"], store)
+    if mode == "C":
+        from tclearn.he.node import make_genesis as make_head_genesis
+
+        genesis = make_head_genesis(input_shape, classes, store)
+    else:
+        genesis = make_genesis(spec, opts["seed"], store)
     config.genesis = GenesisModel(
         sha256=genesis.weights_sha256.hex(), cid=genesis.weights_cid, metadata_cid=genesis.metadata_cid
     )
@@ -307,6 +320,10 @@ def deploy(directory: Path, as_json: bool) -> None:
         config.save()
         if config.mode == "B":
             _register_keys(config, deployment.ledger)
+        if config.mode == "C":
+            from tclearn.he.node import register_keys
+
+            register_keys(config, deployment.ledger, open_store(config.store_url(), config.directory))
     finally:
         chain.close()
     data = {**vars(config.ledger), "gas_used": deployment.gas_used}
@@ -503,11 +520,25 @@ def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) ->
     try:
         x, y = member_data(node, data)
         config = node.config.rules.training.config(opts["epochs"], opts["batch_size"], opts["learning_rate"])
-        done = submit(node, x, y, config, opts["seed"])
+        if node.config.mode == "C":
+            done = _submit_encrypted(node, x, y, config.batch_size)
+        else:
+            done = submit(node, x, y, config, opts["seed"])
     finally:
         node.close()
     result = {"update": done.update_id, "parent": done.parent, "cid": done.cid, "samples": done.samples}
     emit(result, opts["as_json"], f"update {done.update_id} registered on block {done.parent} ({done.cid})")
+
+
+def _submit_encrypted(node: Node, x: Any, y: Any, batch_size: int) -> Any:
+    """Mode C: the step on the head's encrypted copy (`tclearn.he.member`)."""
+    from tclearn.engine.steps import Pending
+    from tclearn.he.node import submit as submit_encrypted
+
+    try:
+        return submit_encrypted(node, x, y, batch_size)
+    except Pending as pending:
+        raise NotReady(f"waiting for {pending.detail} from the supervisor; submit again once it is issued") from None
 
 
 @member.command(name="status")
@@ -559,26 +590,36 @@ def validator_run(directory: Path, name: str, **opts: Any) -> None:
 
 
 def _run_daemon(directory: Path, name: str, opts: dict[str, Any], general: bool, votes: bool) -> None:
+    """A validator's daemon (see `_serve`)."""
+    from tclearn.nodes.site import validator_role
+
+    _serve(
+        directory,
+        name,
+        opts,
+        lambda node: validator_role(node, opts["global_test"], opts["local_test"], general, votes),
+    )
+
+
+def _serve(directory: Path, name: str, opts: dict[str, Any], make: Callable[[Node], Any]) -> None:
     """Logging to stderr, then the daemon: opened (waiting out an outage), its passes run until
     Ctrl-C or SIGTERM, everything closed."""
     import logging
 
-    from tclearn.engine.steps import ValidatorRole
     from tclearn.nodes import daemon
-    from tclearn.nodes.site import validator_role
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     opened: list[Node] = []
 
-    def open_role() -> ValidatorRole:
+    def open_role() -> daemon.Passes:
         node = _node(directory, name)
         try:
-            role = validator_role(node, opts["global_test"], opts["local_test"], general, votes)
+            role = make(node)
         except BaseException:
             node.close()
             raise
         opened.append(node)
-        return role
+        return role  # type: ignore[no-any-return]
 
     def close() -> None:
         for node in opened:
@@ -594,6 +635,32 @@ def _run_daemon(directory: Path, name: str, opts: dict[str, Any], general: bool,
             daemon.serve(open_role, close, opts["poll"])
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
+
+
+@main.group()
+def supervisor() -> None:
+    """Mode C: the supervisor's daemon, which alone holds the CKKS secret keys."""
+
+
+@supervisor.command(name="run")
+@click.option("--as", "name", required=True, help="The supervisor's participant name.")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds.")
+@click.option("--once", is_flag=True, help="One pass, then exit.")
+@click.pass_obj
+@readable_errors
+def supervisor_run(directory: Path, name: str, **opts: Any) -> None:
+    """Provision contexts, issue every participant its encrypted copy of each model, and answer
+    decryption requests (the general's aggregate, the validators' labels), every one on chain."""
+    config = CoalitionConfig.load(directory)
+    if config.mode != "C":
+        raise ConfigError(f"coalition {config.name} is in mode {config.mode}: a supervisor runs only in mode C")
+
+    def make(node: Node) -> Any:
+        from tclearn.he.node import supervisor as supervisor_of
+
+        return supervisor_of(node)
+
+    _serve(directory, name, opts, make)
 
 
 @main.group()
@@ -693,6 +760,45 @@ def audit_access(directory: Path, as_json: bool) -> None:
     finally:
         chain.close()
     emit(log, as_json, render_access(log))
+
+
+@audit.command(name="whose")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--as",
+    "name",
+    default=None,
+    help="A supervisor's name: also find re-randomised copies, by trial decryption of their mark.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def audit_whose(directory: Path, file: Path, name: str | None, as_json: bool) -> None:
+    """Mode C: the participant an encrypted copy was issued to, and its block. An exact copy is
+    found from the chain alone; with `--as SUPERVISOR`, any copy of it."""
+    from tclearn.he.keystore import SupervisorKeystore
+    from tclearn.he.node import layout, supervisor_keystore_path
+    from tclearn.he.trace import whose
+
+    config = CoalitionConfig.load(directory)
+    keystore = None
+    if name is not None:
+        if name not in config.participants or "supervisor" not in config.participants[name].roles:
+            raise ConfigError(f"{name} is not a supervisor of {config.name}")
+        password_file = directory / config.password_file if config.password_file else None
+        keystore = SupervisorKeystore.open(supervisor_keystore_path(config, name), resolve_password(password_file))
+    chain = config.connect()
+    try:
+        holder = whose(config.ledger_on(chain), file.read_bytes(), keystore, layout(config))
+    finally:
+        chain.close()
+    if holder is None:
+        emit({"found": False}, as_json, f"no copy on record matches {file}")
+        raise SystemExit(1)
+    names = {p.address: n for n, p in config.participants.items()}
+    data = {"found": True, "name": names.get(holder.participant), **holder.as_dict()}
+    how = "its hash on chain" if holder.how == "hash" else f"its mark ({holder.match:.0%} of it)"
+    emit(data, as_json, f"issued to {data['name'] or holder.participant} for block {holder.block}, found by {how}")
 
 
 # ---------------------------------------------------------------------------- status

@@ -47,3 +47,8 @@ def _show(value: object) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
+
+
+class NotReady(TCLearnError):
+    """A step that must wait on another node (mode C: the supervisor has not issued a copy yet);
+    the same command succeeds once it has."""

@@ -229,6 +229,18 @@ class ValidatorRole:
     def ctx(self) -> CoalitionContext:
         return self.voter.ctx
 
+    @property
+    def address(self) -> str:
+        return self.voter.account.address
+
+    def pass_(self) -> Outcome | None:
+        """One pass (`validator_pass`): what a daemon runs every few seconds."""
+        return validator_pass(self)
+
+    def recover(self) -> None:
+        """After an error: the recorded progress reconciled with the chain before acting again."""
+        self.voter.reconcile()
+
 
 def validator_pass(role: ValidatorRole, phases: Phases = NO_PHASES) -> Outcome | None:
     """One pass of a validator: the first of keep the round moving, propose if drawn, vote,

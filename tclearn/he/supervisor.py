@@ -60,6 +60,14 @@ class Supervisor:
     def ledger(self) -> Ledger:
         return self.records.ledger
 
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def recover(self) -> None:
+        """After an error: the heads it opened are kept (they never change); nothing to redo,
+        since each pass reads what is left to do from the chain."""
+
     def pass_(self) -> Outcome | None:
         """One pass: the first of provision, issue copies, answer a request that has work."""
         try:

@@ -1,4 +1,5 @@
-"""The validator daemon (and the general's, kept apart): the engine's pass, every few seconds.
+"""The node daemons: the validator's (and the general's, kept apart) and, in mode C, the
+supervisor's: the engine's pass, every few seconds.
 
 A daemon runs for months on networks where the chain, the store or the node itself restarts,
 so nothing but a stop request ends it:
@@ -20,14 +21,26 @@ import signal
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Protocol
 
-from tclearn.engine.steps import Outcome, ValidatorRole, validator_pass
+from tclearn.engine.steps import Outcome
 from tclearn.errors import ChainError, ConfigError, TCLearnError
 from tclearn.store.base import StoreError
 
 log = logging.getLogger("tclearn.validator")
 MAX_BACKOFF_S = 30.0
 TRANSIENT = (ChainError, StoreError)
+
+
+class Passes(Protocol):
+    """What a daemon runs: one pass at a time, and how to recover after an error."""
+
+    @property
+    def address(self) -> str: ...
+
+    def pass_(self) -> Outcome | None: ...
+
+    def recover(self) -> None: ...
 
 
 class Backoff:
@@ -46,8 +59,8 @@ class Backoff:
         self.next_s = self.poll_s
 
 
-def serve(open_role: Callable[[], ValidatorRole], close: Callable[[], None], poll_s: float = 2.0) -> None:
-    """Opens the validator (retrying while its chain or store is down) and runs its passes until
+def serve(open_role: Callable[[], Passes], close: Callable[[], None], poll_s: float = 2.0) -> None:
+    """Opens the node (retrying while its chain or store is down) and runs its passes until
     SIGTERM or Ctrl-C; `close` releases what `open_role` opened, on the way out."""
     previous = signal.signal(signal.SIGTERM, _interrupt)
     backoff = Backoff(poll_s)
@@ -60,14 +73,14 @@ def serve(open_role: Callable[[], ValidatorRole], close: Callable[[], None], pol
                 raise  # a node misconfigured stays misconfigured: say so and stop
             except TRANSIENT as exc:
                 backoff.failed(f"cannot start yet: {exc}")
-        log.info("started as %s", role.voter.account.address)
+        log.info("started as %s", role.address)
         run(role, poll_s)
     finally:
         close()
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(role: ValidatorRole, poll_s: float = 2.0, once: bool = False) -> None:
+def run(role: Passes, poll_s: float = 2.0, once: bool = False) -> None:
     """Loops until interrupted (or one pass with `once`; then a failure is raised)."""
     backoff = Backoff(poll_s)
     unsettled = False
@@ -75,9 +88,9 @@ def run(role: ValidatorRole, poll_s: float = 2.0, once: bool = False) -> None:
     while True:
         try:
             if unsettled:
-                role.voter.reconcile()
+                role.recover()
                 unsettled = False
-            report(validator_pass(role))
+            report(role.pass_())
             backoff.succeeded()
         except TCLearnError as exc:
             if once:
@@ -123,6 +136,9 @@ def report(outcome: Outcome | None) -> None:
         log.info("granted the earlier models' keys to %s (joined since)", outcome.detail)
     elif outcome.action in ("expired", "redrawn"):
         log.info("round moved on: %s", outcome.action)
+    elif outcome.action in ("context-issued", "copies-issued", "decrypted", "requested"):
+        where = f" (block {outcome.block})" if outcome.block else ""
+        log.info("%s%s: %s", outcome.action, where, outcome.detail)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

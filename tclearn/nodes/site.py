@@ -76,21 +76,28 @@ def member_data(node: Node, data: Path | None) -> tuple[np.ndarray, np.ndarray]:
     return dataset.x[shard], dataset.y[shard]
 
 
-def validator_evaluator(node: Node, global_path: Path | None, local_path: Path | None) -> Evaluator:
+TestSets = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # (G x, y), (L x, y)
+
+
+def validator_test_sets(node: Node, global_path: Path | None, local_path: Path | None) -> TestSets:
     """A validator's test sets: G and its own L, from files (CSV or image folders) or from the
     demonstration task."""
     shape, classes = node.ctx.family.spec.input_shape, node.ctx.family.spec.num_classes
     prep = node.config.rules.preprocess()
     if global_path is not None and local_path is not None:
         g, local = (load_local_data(path, shape, classes, prep) for path in (global_path, local_path))
-        return Evaluator(node.ctx.family, g.x, g.y, local.x, local.y, node.config.rules.tolerance)
+        return (g.x, g.y), (local.x, local.y)
     if (global_path is None) != (local_path is None):
         raise ConfigError("give both --global-test and --local-test, or neither")
     dataset, split = _task_split(node.config)
     index = _role_index(node, "validator")
     g, local = split.global_test, split.local_tests[index]
-    tolerance = node.config.rules.tolerance
-    return Evaluator(node.ctx.family, dataset.x[g], dataset.y[g], dataset.x[local], dataset.y[local], tolerance)
+    return (dataset.x[g], dataset.y[g]), (dataset.x[local], dataset.y[local])
+
+
+def validator_evaluator(node: Node, global_path: Path | None, local_path: Path | None) -> Evaluator:
+    (gx, gy), (lx, ly) = validator_test_sets(node, global_path, local_path)
+    return Evaluator(node.ctx.family, gx, gy, lx, ly, node.config.rules.tolerance)
 
 
 def validator_role(
@@ -102,6 +109,10 @@ def validator_role(
 ) -> ValidatorRole:
     """The validator as its daemon runs it: its test sets, its vote progress in
     `<dir>/state/<name>/voter.json`, and (unless `general` is False) its duty as general."""
+    if node.config.mode == "C":
+        from tclearn.he import node as mode_c  # TenSEAL loads only for mode C
+
+        return mode_c.validator_role(node, validator_test_sets(node, global_path, local_path), general, votes)
     evaluator = validator_evaluator(node, global_path, local_path)
     state = node.config.directory / "state" / node.name / "voter.json"
     voter = Voter(node.ctx, node.account, evaluator, node.config.rules.strategy(), state)

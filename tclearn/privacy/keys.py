@@ -67,6 +67,13 @@ class ParticipantKey:
             return x
         return hpke.MLKEM768X25519PrivateKey(mlkem.MLKEM768PrivateKey.from_seed_bytes(self.secret[:_MLKEM768_SEED]), x)
 
+    def x25519(self) -> x25519.X25519PrivateKey:
+        """The X25519 key alone: in mode C a member agrees its secure-aggregation masks with it
+        (under its own HKDF label, `tclearn.he.masks`)."""
+        if self.kem != "x25519":
+            raise KeyWrapError(f"a {self.kem} key is not a plain X25519 key")
+        return x25519.X25519PrivateKey.from_private_bytes(self.secret)
+
     def public_bytes(self) -> bytes:
         """The public key as registered: ML-KEM-768 public key (1184 bytes) then X25519 (32)."""
         x = x25519.X25519PrivateKey.from_private_bytes(self.secret[-_X25519:]).public_key().public_bytes_raw()

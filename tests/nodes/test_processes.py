@@ -36,10 +36,10 @@ class Daemons:
     def __init__(self, directory: Path) -> None:
         self.directory, self.running = directory, {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, role: str = "validator") -> None:
         log = (self.directory / f"{name}.log").open("a")
         self.running[name] = subprocess.Popen(
-            [*TCLEARN, "--dir", str(self.directory), "validator", "run", "--as", name, "--poll", "0.3"],
+            [*TCLEARN, "--dir", str(self.directory), role, "run", "--as", name, "--poll", "0.3"],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
