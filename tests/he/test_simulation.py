@@ -15,7 +15,7 @@ from tclearn.he import ckks, head, wire
 from tclearn.he.records import VOTE, dump_head
 from tclearn.he.simulation import EncryptedSimulation
 from tclearn.he.trace import whose
-from tclearn.simulate import SimulationConfig
+from tclearn.simulate import SimulationConfig, run_simulation
 from tclearn.store import open_store
 from tests.conftest import chain_bytes
 
@@ -139,3 +139,14 @@ def test_whose_copy_by_hash_and_after_rerandomisation(run) -> None:
     with pytest.raises(ckks.HEError) as refused:
         whose(ledger, b"not a copy", keystore, simulation.layout)
     assert refused.value.reason == "malformed"
+
+
+@pytest.mark.anvil
+@pytest.mark.ipfs
+def test_simulate_mode_c_on_anvil_and_a_real_ipfs_node(anvil_url: str, ipfs_url: str) -> None:
+    """The same run on real parts: anvil's JSON-RPC and js-ipfs's HTTP API, contexts of 35 MB
+    and copies stored through it."""
+    config = SimulationConfig(mode="C", rounds=2, members=3, validators=3, seed=1)
+    result = run_simulation(config, anvil_url, ipfs_url)
+    assert result.accepted == 2 and result.honest_accepted == result.honest_proposed == 6
+    assert abs(result.final_accuracy - result.plaintext_accuracy) <= 0.03
