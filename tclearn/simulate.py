@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from eth_account.signers.local import LocalAccount
@@ -20,7 +21,7 @@ from tclearn.attacks import AttackInputs, backdoor_target, poisoned_update, with
 from tclearn.chain.backends import Chain, connect
 from tclearn.chain.deploy import Genesis
 from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition
-from tclearn.chain.ledger import BlockState, LedgerParams, ProposalState
+from tclearn.chain.ledger import BlockState, Ledger, LedgerParams, ProposalState
 from tclearn.data.datasets import Dataset, load_dataset
 from tclearn.data.splits import CoalitionSplit, split_coalition, stratified_subset
 from tclearn.engine.phases import NO_PHASES, Phases
@@ -106,6 +107,7 @@ class SimulationConfig:
 
 
 _CENTRALIZED: dict[SimulationConfig, float] = {}  # see `Simulation.centralized_accuracy`
+OUTCOMES = {BlockState.FINAL: "final", BlockState.REJECTED: "rejected", BlockState.EXPIRED: "expired"}
 
 
 @dataclass(frozen=True)
@@ -243,28 +245,14 @@ class Simulation:
     # ------------------------------------------------------------------ the rounds
 
     def run(self, on_round: Callable[[RoundRecord], None] | None = None) -> SimulationResult:
-        history = []
-        for number in range(1, self.config.rounds + 1):
-            record = self.play_round(number)
-            history.append(record)
-            if on_round is not None:
-                on_round(record)
+        history = play_rounds(self.play_round, self.config.rounds, on_round)
         head = self.ctx.ledger.cursor().head
         final_blocks = [b for b in self.ctx.ledger.lineage(head) if b != 1]
-        in_head = {u for b in final_blocks for u in self.ctx.ledger.block_record(b).update_ids}
-        honest = set(self.member_of_update) - self.attack_updates
         head_state = self.ctx.block_weights(head)[1]
         return SimulationResult(
-            rounds=self.config.rounds,
-            accepted=sum(r.outcome == "final" for r in history),
-            rejected=sum(r.outcome in ("rejected", "expired") for r in history),
-            head=head,
+            **tally(self.ctx.ledger, history, set(self.member_of_update), self.attack_updates),
             final_accuracy=self.global_accuracy(head_state),
             centralized_accuracy=self.centralized_accuracy(),
-            attacks_proposed=len(self.attack_updates),
-            attacks_accepted=len(self.attack_updates & in_head),
-            honest_proposed=len(honest),
-            honest_accepted=len(honest & in_head),
             history=history,
             backdoor_success=self.backdoor_success(head_state) if self.config.attack == "backdoor" else None,
             mode=self.rules.mode,
@@ -358,28 +346,11 @@ class Simulation:
         return self.config.strategy
 
     def record(self, number: int, settled: Settled) -> RoundRecord:
-        ledger = self.ctx.ledger
-        excluded = {self.member_of_update[u]: why for u, why in settled.excluded.items()}
-        general = settled.general
-        if settled.block is None:
-            return RoundRecord(number, None, general, [], 0, 0, 0, settled.how, self._head_accuracy(), excluded)
-        info = ledger.block(settled.block)
-        block = ledger.block_record(settled.block)
-        update_ids = block.update_ids
-        outcome = {BlockState.FINAL: "final", BlockState.REJECTED: "rejected", BlockState.EXPIRED: "expired"}
-        return RoundRecord(
-            round=number,
-            block=settled.block,
-            general=general,
-            contributors=[self.member_of_update[u] for u in update_ids],
-            attackers_in=sum(u in self.attack_updates for u in update_ids),
-            accepts=info.accepts,
-            rejects=info.rejects,
-            outcome=outcome.get(info.state, settled.how),
-            global_accuracy=self._head_accuracy(),
-            excluded=excluded,
-            step=declared_step(self.ctx.get_json(block.metadata_hash)) or 1.0,
-        )
+        record = round_record(self.ctx.ledger, number, settled, self.member_of_update, self.attack_updates)
+        step = 1.0
+        if settled.block is not None:
+            step = declared_step(self.ctx.get_json(self.ctx.ledger.block_record(settled.block).metadata_hash)) or 1.0
+        return replace(record, global_accuracy=self._head_accuracy(), step=step)
 
     def submit(self, index: int, head: int, seed: int) -> int:
         """Member `index` trains from the head (or poisons, if it is an attacker) and registers."""
@@ -457,6 +428,59 @@ class Simulation:
 
     def _head_accuracy(self) -> float:
         return self.global_accuracy(self.ctx.block_weights(self.ctx.ledger.cursor().head)[1])
+
+
+def play_rounds(
+    play: Callable[[int], RoundRecord], rounds: int, on_round: Callable[[RoundRecord], None] | None
+) -> list[RoundRecord]:
+    """Rounds 1..`rounds`, each reported to `on_round` as it ends."""
+    history = []
+    for number in range(1, rounds + 1):
+        record = play(number)
+        history.append(record)
+        if on_round is not None:
+            on_round(record)
+    return history
+
+
+def tally(ledger: Ledger, history: list[RoundRecord], updates: set[int], attacks: set[int]) -> dict[str, Any]:
+    """A run's counts, from the chain: blocks accepted and rejected, the head, and how many of
+    the honest and attacking updates reached the head's lineage."""
+    head = ledger.cursor().head
+    in_head = {u for b in ledger.lineage(head) if b != 1 for u in ledger.block_record(b).update_ids}
+    honest = updates - attacks
+    return {
+        "rounds": len(history),
+        "accepted": sum(r.outcome == "final" for r in history),
+        "rejected": sum(r.outcome in ("rejected", "expired") for r in history),
+        "head": head,
+        "attacks_proposed": len(attacks),
+        "attacks_accepted": len(attacks & in_head),
+        "honest_proposed": len(honest),
+        "honest_accepted": len(honest & in_head),
+    }
+
+
+def round_record(
+    ledger: Ledger, number: int, settled: Settled, member_of_update: dict[int, int], attacks: set[int]
+) -> RoundRecord:
+    """How round `number` ended, as the chain says (its accuracy left at 0: the caller's)."""
+    excluded = {member_of_update[u]: why for u, why in settled.excluded.items() if u in member_of_update}
+    if settled.block is None:
+        return RoundRecord(number, None, settled.general, [], 0, 0, 0, settled.how, 0.0, excluded)
+    info, block = ledger.block(settled.block), ledger.block_record(settled.block)
+    return RoundRecord(
+        round=number,
+        block=settled.block,
+        general=settled.general,
+        contributors=[member_of_update[u] for u in block.update_ids],
+        attackers_in=sum(u in attacks for u in block.update_ids),
+        accepts=info.accepts,
+        rejects=info.rejects,
+        outcome=OUTCOMES.get(info.state, settled.how),
+        global_accuracy=0.0,
+        excluded=excluded,
+    )
 
 
 def run_simulation(

@@ -27,7 +27,7 @@ from eth_utils import to_checksum_address
 from tclearn.errors import KeystoreError
 from tclearn.fileio import write_atomic
 from tclearn.he import ckks
-from tclearn.privacy.keys import SCRYPT_N, lock, unlock, write_new
+from tclearn.privacy.keys import SCRYPT_N, lock, unlock, unlocking, write_new
 
 FORMAT = "tclearn-ckks-keystore/1"
 
@@ -50,15 +50,9 @@ class SupervisorKeystore:
 
     @classmethod
     def open(cls, path: Path, password: str) -> SupervisorKeystore:
-        try:
+        with unlocking(path, "supervisor keystore"):
             master = unlock(json.loads((path / "master.json").read_text()), password, FORMAT.encode())
             index = json.loads((path / "contexts.json").read_text())
-        except FileNotFoundError as exc:
-            raise KeystoreError(f"no supervisor keystore at {path}") from exc
-        except InvalidTag as exc:
-            raise KeystoreError(f"cannot unlock {path}: wrong password or damaged keystore") from exc
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise KeystoreError(f"supervisor keystore {path} is unreadable") from exc
         return cls(path, master, {a: bytes.fromhex(f) for a, f in index.items()})
 
     @property

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tclearn.chain.backends import Chain
 from tclearn.chain.deploy import Genesis
 from tclearn.chain.ephemeral import ephemeral_coalition
-from tclearn.chain.ledger import BlockState, LedgerParams
+from tclearn.chain.ledger import LedgerParams
 from tclearn.data.datasets import load_dataset
 from tclearn.data.splits import split_coalition, stratified_subset
 from tclearn.engine.schedule import Settled, settle_round
@@ -43,7 +43,15 @@ from tclearn.model.family import ModelFamily
 from tclearn.model.weights import sha256
 from tclearn.privacy.keys import ParticipantKey
 from tclearn.privacy.vault import Vault, publish_key
-from tclearn.simulate import RoundRecord, SimulationConfig, SimulationResult, default_architecture
+from tclearn.simulate import (
+    RoundRecord,
+    SimulationConfig,
+    SimulationResult,
+    default_architecture,
+    play_rounds,
+    round_record,
+    tally,
+)
 from tclearn.store.base import ContentStore
 from tclearn.store.cid import cid_digest
 
@@ -140,31 +148,14 @@ class EncryptedSimulation:
     # ------------------------------------------------------------------ the rounds
 
     def run(self, on_round: Callable[[RoundRecord], None] | None = None) -> SimulationResult:
-        history = []
-        for number in range(1, self.config.rounds + 1):
-            record = self.play_round(number)
-            history.append(record)
-            if on_round is not None:
-                on_round(record)
+        history = play_rounds(self.play_round, self.config.rounds, on_round)
         ledger = self.ctx.ledger
-        head = ledger.cursor().head
-        in_head = {u for b in ledger.lineage(head) if b != 1 for u in ledger.block_record(b).update_ids}
-        honest = set(self.member_of_update) - self.attack_updates
-        return replace(
-            SimulationResult(
-                rounds=self.config.rounds,
-                accepted=sum(r.outcome == "final" for r in history),
-                rejected=sum(r.outcome in ("rejected", "expired") for r in history),
-                head=head,
-                final_accuracy=self.accuracy(self.supervisor.head_weights(head)),
-                centralized_accuracy=self.centralized_accuracy(),
-                attacks_proposed=len(self.attack_updates),
-                attacks_accepted=len(self.attack_updates & in_head),
-                honest_proposed=len(honest),
-                honest_accepted=len(honest & in_head),
-                history=history,
-                mode="C",
-            ),
+        return SimulationResult(
+            **tally(ledger, history, set(self.member_of_update), self.attack_updates),
+            final_accuracy=self.accuracy(self.supervisor.head_weights(ledger.cursor().head)),
+            centralized_accuracy=self.centralized_accuracy(),
+            history=history,
+            mode="C",
             plaintext_accuracy=self.accuracy(self.twin),
         )
 
@@ -211,25 +202,9 @@ class EncryptedSimulation:
         return self.config.attack is not None and index < self.config.attackers
 
     def record(self, number: int, settled: Settled) -> RoundRecord:
-        ledger = self.ctx.ledger
-        head_accuracy = self.accuracy(self.supervisor.head_weights(ledger.cursor().head))
-        excluded = {self.member_of_update[u]: why for u, why in settled.excluded.items() if u in self.member_of_update}
-        if settled.block is None:
-            return RoundRecord(number, None, settled.general, [], 0, 0, 0, settled.how, head_accuracy, excluded)
-        info, block = ledger.block(settled.block), ledger.block_record(settled.block)
-        outcome = {BlockState.FINAL: "final", BlockState.REJECTED: "rejected", BlockState.EXPIRED: "expired"}
-        return RoundRecord(
-            round=number,
-            block=settled.block,
-            general=settled.general,
-            contributors=[self.member_of_update[u] for u in block.update_ids],
-            attackers_in=sum(u in self.attack_updates for u in block.update_ids),
-            accepts=info.accepts,
-            rejects=info.rejects,
-            outcome=outcome.get(info.state, settled.how),
-            global_accuracy=head_accuracy,
-            excluded=excluded,
-        )
+        record = round_record(self.ctx.ledger, number, settled, self.member_of_update, self.attack_updates)
+        head = self.ctx.ledger.cursor().head
+        return replace(record, global_accuracy=self.accuracy(self.supervisor.head_weights(head)))
 
     # ------------------------------------------------------------------ measures
 

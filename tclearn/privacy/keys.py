@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,17 +160,25 @@ def write_new(path: Path, data: bytes) -> None:
 
 def load_key(path: Path, password: str) -> ParticipantKey:
     """Unlocks the HPKE keystore at `path`."""
-    try:
+    with unlocking(path, "HPKE keystore"):
         document = json.loads(path.read_text())
         kem = document["kem"]
         secret = unlock(document, password, kem.encode())
+    return ParticipantKey(kem, secret)
+
+
+@contextmanager
+def unlocking(path: Path, what: str) -> Iterator[None]:
+    """Turns what reading and unlocking a keystore can raise into one `KeystoreError` line:
+    missing, wrong password (or damaged), unreadable."""
+    try:
+        yield
     except FileNotFoundError as exc:
-        raise KeystoreError(f"HPKE keystore {path} not found") from exc
+        raise KeystoreError(f"{what} {path} not found") from exc
     except InvalidTag as exc:
         raise KeystoreError(f"cannot unlock {path}: wrong password or damaged keystore") from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise KeystoreError(f"HPKE keystore {path} is unreadable") from exc
-    return ParticipantKey(kem, secret)
+        raise KeystoreError(f"{what} {path} is unreadable") from exc
 
 
 def keystore_public(path: Path) -> tuple[str, bytes]:

@@ -97,21 +97,15 @@ def test_a_rerandomised_copy_keeps_its_mark(keys) -> None:
     assert np.abs(found_weights - weights).max() < 1e-6
 
 
-def test_a_copy_under_another_context_is_refused(keys) -> None:
+@pytest.mark.parametrize(
+    ("maker", "layout", "reason"), [(1, BC, "wrong-context"), (0, FM, "wrong-size")], ids=["context", "shape"]
+)
+def test_a_copy_under_another_context_or_of_another_shape_is_refused(keys, maker, layout, reason) -> None:
     _, public = keys[0]
-    _, other = keys[1]
-    _, _, copy = _copy(other, BC)
+    _, _, copy = _copy(keys[maker][1], layout)
     with pytest.raises(ckks.HEError) as refused:
         head.load_copy(copy, public, BC)
-    assert refused.value.reason == "wrong-context"
-
-
-def test_a_copy_of_another_shape_is_refused(keys) -> None:
-    _, public = keys[0]
-    _, _, copy = _copy(public, FM)
-    with pytest.raises(ckks.HEError) as refused:
-        head.load_copy(copy, public, BC)
-    assert refused.value.reason == "wrong-size"
+    assert refused.value.reason == reason
 
 
 def test_a_vector_at_another_scale_is_refused(keys) -> None:
