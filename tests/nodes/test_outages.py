@@ -43,25 +43,23 @@ def test_a_daemon_logs_an_outage_in_one_line_reconciles_and_goes_on(
 ) -> None:
     passes: list[str] = []
 
-    class Voter:
-        def reconcile(self) -> None:
+    class Role:  # what a daemon runs (`daemon.Passes`): a validator's role, or the supervisor
+        address = "0x" + "00" * 20
+
+        def recover(self) -> None:
             passes.append("reconcile")
 
-    class Role:
-        voter = Voter()
+        def pass_(self) -> None:
+            passes.append("pass")
+            if passes.count("pass") <= 2:
+                raise ChainError("chain unreachable at http://127.0.0.1:1: ConnectionError")
+            if passes.count("pass") == 3:
+                raise ValueError("a bug")
+            raise KeyboardInterrupt
 
-    def flaky_pass(role: object) -> None:
-        passes.append("pass")
-        if passes.count("pass") <= 2:
-            raise ChainError("chain unreachable at http://127.0.0.1:1: ConnectionError")
-        if passes.count("pass") == 3:
-            raise ValueError("a bug")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(daemon, "validator_pass", flaky_pass)
     monkeypatch.setattr(daemon.time, "sleep", lambda _: None)
     with caplog.at_level(logging.INFO, logger="tclearn.validator"), pytest.raises(KeyboardInterrupt):
-        daemon.run(Role(), poll_s=0.01)  # type: ignore[arg-type]
+        daemon.run(Role(), poll_s=0.01)
     assert passes == ["pass", "reconcile", "pass", "reconcile", "pass", "reconcile", "pass"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings[:2] == [
