@@ -519,10 +519,10 @@ def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) ->
     node = _node(directory, name)
     try:
         x, y = member_data(node, data)
-        config = node.config.rules.training.config(opts["epochs"], opts["batch_size"], opts["learning_rate"])
-        if node.config.mode == "C":
-            done = _submit_encrypted(node, x, y, config.batch_size)
+        if node.config.mode == "C":  # full-batch, on the encrypted copy: no epochs, batch or rate to set
+            done = _submit_encrypted(node, x, y)
         else:
+            config = node.config.rules.training.config(opts["epochs"], opts["batch_size"], opts["learning_rate"])
             done = submit(node, x, y, config, opts["seed"])
     finally:
         node.close()
@@ -530,13 +530,13 @@ def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) ->
     emit(result, opts["as_json"], f"update {done.update_id} registered on block {done.parent} ({done.cid})")
 
 
-def _submit_encrypted(node: Node, x: Any, y: Any, batch_size: int) -> Any:
+def _submit_encrypted(node: Node, x: Any, y: Any) -> Any:
     """Mode C: the step on the head's encrypted copy (`tclearn.he.member`)."""
     from tclearn.engine.steps import Pending
     from tclearn.he.node import submit as submit_encrypted
 
     try:
-        return submit_encrypted(node, x, y, batch_size)
+        return submit_encrypted(node, x, y)
     except Pending as pending:
         raise NotReady(f"waiting for {pending.detail} from the supervisor; submit again once it is issued") from None
 

@@ -33,7 +33,6 @@ class EncryptedMember:
     features: np.ndarray  # its data through the coalition's frozen extractor
     labels: np.ndarray
     recipe: training.Recipe
-    batch_size: int
 
     def local_map(self) -> training.LocalMap:
         return training.local_map(self.features, self.labels, self.records.layout.classes, self.recipe)
@@ -53,8 +52,10 @@ class EncryptedMember:
         )
         cid = records.store.put(data)
         digest = sha256(data)
+        # Full-batch gradient descent: the batch is the member's whole shard, which the ledger
+        # holds to the coalition's minimum batch size.
         update_id = records.ledger.register_update(
-            self.account, parent, digest, cid_digest(cid), local.samples, self.batch_size
+            self.account, parent, digest, cid_digest(cid), local.samples, local.samples
         )
         return Submission(update_id, parent, cid, digest, local.samples)
 

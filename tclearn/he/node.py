@@ -137,10 +137,9 @@ def validator_role(
     return ValidatorRole(voter, duty, votes)
 
 
-def submit(node: Node, x: np.ndarray, y: np.ndarray, batch_size: int) -> Submission:
-    """A member's step on the head (raises `Pending` until the supervisor issued its copy)."""
+def submit(node: Node, x: np.ndarray, y: np.ndarray) -> Submission:
+    """A member's step on the head (raises `Pending` until the supervisor issued its copy); the
+    ledger refuses it if the member holds fewer samples than the minimum batch size."""
     features = extractor(node.config)(x)
-    member = EncryptedMember(
-        records(node), node.account, _key(node).x25519(), features, np.asarray(y), Recipe(), batch_size
-    )
+    member = EncryptedMember(records(node), node.account, _key(node).x25519(), features, np.asarray(y), Recipe())
     return member.submit(node.ctx.ledger.cursor().head)

@@ -122,7 +122,6 @@ class EncryptedSimulation:
                     self.features[shard],
                     self.dataset.y[shard],
                     self.recipe,
-                    config.batch_size,
                 )
             )
         g = self.split.global_test
