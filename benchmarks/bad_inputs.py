@@ -431,7 +431,7 @@ def _other_cases() -> list[Case]:
             "ledger",
             "a block that does not exist",
             "no block 99",
-            as_args("model", "pull", "--block", "99", "--out", "/tmp/x"),
+            lambda d: ["model", "pull", "--block", "99", "--out", str(d / "pulled.safetensors")],
         ),
         Case("ledger", "deployed twice", "deployed already", as_args("deploy")),
         Case("ledger", "init over a coalition", "already holds a coalition", as_args("init")),
