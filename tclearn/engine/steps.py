@@ -233,6 +233,8 @@ class ValidatorRole:
     def address(self) -> str:
         return self.voter.account.address
 
+    kind = "validator"  # its daemon's log: tclearn.validator
+
     def pass_(self) -> Outcome | None:
         """One pass (`validator_pass`): what a daemon runs every few seconds."""
         return validator_pass(self)

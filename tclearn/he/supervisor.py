@@ -60,6 +60,8 @@ class Supervisor:
     def ledger(self) -> Ledger:
         return self.records.ledger
 
+    kind = "supervisor"  # its daemon's log: tclearn.supervisor
+
     @property
     def address(self) -> str:
         return self.account.address

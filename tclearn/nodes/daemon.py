@@ -33,10 +33,14 @@ TRANSIENT = (ChainError, StoreError)
 
 
 class Passes(Protocol):
-    """What a daemon runs: one pass at a time, and how to recover after an error."""
+    """What a daemon runs: one pass at a time, and how to recover after an error. Its `kind`
+    names its log (`tclearn.validator`, `tclearn.supervisor`)."""
 
     @property
     def address(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
 
     def pass_(self) -> Outcome | None: ...
 
@@ -46,12 +50,13 @@ class Passes(Protocol):
 class Backoff:
     """Waits that double from the poll interval up to MAX_BACKOFF_S, reset by a success."""
 
-    def __init__(self, poll_s: float):
+    def __init__(self, poll_s: float, logger: logging.Logger = log):
         self.poll_s = poll_s
         self.next_s = poll_s
+        self.log = logger
 
     def failed(self, reason: str) -> None:
-        log.warning("%s; retrying in %.0f s", reason, self.next_s)
+        self.log.warning("%s; retrying in %.0f s", reason, self.next_s)
         time.sleep(self.next_s)
         self.next_s = min(self.next_s * 2, MAX_BACKOFF_S)
 
@@ -73,7 +78,7 @@ def serve(open_role: Callable[[], Passes], close: Callable[[], None], poll_s: fl
                 raise  # a node misconfigured stays misconfigured: say so and stop
             except TRANSIENT as exc:
                 backoff.failed(f"cannot start yet: {exc}")
-        log.info("started as %s", role.address)
+        logging.getLogger(f"tclearn.{role.kind}").info("started as %s", role.address)
         run(role, poll_s)
     finally:
         close()
@@ -82,7 +87,8 @@ def serve(open_role: Callable[[], Passes], close: Callable[[], None], poll_s: fl
 
 def run(role: Passes, poll_s: float = 2.0, once: bool = False) -> None:
     """Loops until interrupted (or one pass with `once`; then a failure is raised)."""
-    backoff = Backoff(poll_s)
+    logger = logging.getLogger(f"tclearn.{role.kind}")
+    backoff = Backoff(poll_s, logger)
     unsettled = False
     reported: set[str] = set()
     while True:
@@ -90,7 +96,7 @@ def run(role: Passes, poll_s: float = 2.0, once: bool = False) -> None:
             if unsettled:
                 role.recover()
                 unsettled = False
-            report(role.pass_())
+            report(role.pass_(), logger)
             backoff.succeeded()
         except TCLearnError as exc:
             if once:
@@ -105,7 +111,7 @@ def run(role: Passes, poll_s: float = 2.0, once: bool = False) -> None:
             kind = type(exc).__name__
             if kind not in reported:  # a bug: its traceback once, then one line a time
                 reported.add(kind)
-                log.exception("unexpected %s", kind)
+                logger.exception("unexpected %s", kind)
             backoff.failed(f"unexpected {kind}: {exc}")
             continue
         if once:
@@ -113,7 +119,7 @@ def run(role: Passes, poll_s: float = 2.0, once: bool = False) -> None:
         time.sleep(poll_s)
 
 
-def report(outcome: Outcome | None) -> None:
+def report(outcome: Outcome | None, log: logging.Logger = log) -> None:
     """One log line for what the pass did (for a general that proposed nothing, one per update)."""
     if outcome is None:
         return

@@ -1,6 +1,7 @@
 """Mode C as separate OS processes on real parts: anvil, a js-ipfs node, a supervisor daemon,
 3 validator daemons, 3 members submitting from the command line; the supervisor killed and
-restarted mid-run; a copy traced with `audit whose`."""
+restarted mid-run; a copy traced with `audit whose`; no password and no CKKS secret key in any
+daemon's log."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tclearn.config import CoalitionConfig
+from tclearn.he.keystore import SupervisorKeystore
 from tclearn.store import open_store
 from tclearn.store.cid import digest_to_cid
 from tests.nodes.test_processes import TCLEARN, Daemons, tclearn, wait_for_head
@@ -70,10 +72,19 @@ def test_a_mode_c_coalition_of_processes_trains_votes_and_traces(coalition: Path
     assert "decrypted" in logs["supervisor-1.log"] and "voted accept" in logs["validator-1.log"]
     assert os.environ["TCLEARN_PASSWORD"] not in "".join(logs.values())
 
+    config = CoalitionConfig.load(coalition)
+    keystore = SupervisorKeystore.open(coalition / "keystores" / "supervisor-1.ckks", os.environ["TCLEARN_PASSWORD"])
+    everything_logged = "".join(logs.values()).encode()
+    for participant in keystore.fingerprints:
+        secret_key = coalition / "secret-key.bin"
+        keystore.context(participant).context.secret_key().data.save(str(secret_key))
+        serialised = secret_key.read_bytes()
+        assert serialised[1000:1032] not in everything_logged
+        assert serialised[1000:1032].hex() not in everything_logged.decode()
+
     status = tclearn(coalition, "member", "status", "--as", "member-1", "--json")
     assert status["record"]["submitted"] == 2 and status["record"]["accepted"] == 2
 
-    config = CoalitionConfig.load(coalition)
     chain = config.connect()
     try:
         ledger = config.ledger_on(chain)

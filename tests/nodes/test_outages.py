@@ -45,6 +45,7 @@ def test_a_daemon_logs_an_outage_in_one_line_reconciles_and_goes_on(
 
     class Role:  # what a daemon runs (`daemon.Passes`): a validator's role, or the supervisor
         address = "0x" + "00" * 20
+        kind = "validator"
 
         def recover(self) -> None:
             passes.append("reconcile")
