@@ -149,8 +149,10 @@ class Supervisor:
                 document = {"refused": "unknown-purpose"}
         except (ckks.HEError, ModelRejected, SealError) as exc:
             document = {"refused": exc.reason, "detail": str(exc)}
-        except (StoreError, KeystoreError, ValueError, KeyError) as exc:
-            document = {"refused": "integrity", "detail": str(exc)}
+        except (StoreError, KeystoreError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # A request whose document does not read is answered, refused: a poison request
+            # must never stall the supervisor's queue.
+            document = {"refused": "integrity", "detail": f"{type(exc).__name__}: {exc}"}
         return self._reply(request, data, document)
 
     def _reply(self, request: DecryptionRequest, data: bytes, document: dict[str, object]) -> Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -12,11 +13,12 @@ from eth_utils import keccak, to_checksum_address
 
 from tclearn.chain.backends import connect
 from tclearn.he import ckks, head, wire
-from tclearn.he.records import VOTE, dump_head
+from tclearn.he.records import AGGREGATE, VOTE, dump_head
 from tclearn.he.simulation import EncryptedSimulation
 from tclearn.he.trace import whose
 from tclearn.simulate import SimulationConfig, run_simulation
 from tclearn.store import open_store
+from tclearn.store.cid import cid_digest
 from tests.conftest import chain_bytes
 
 pytestmark = pytest.mark.slow
@@ -150,3 +152,29 @@ def test_simulate_mode_c_on_anvil_and_a_real_ipfs_node(anvil_url: str, ipfs_url:
     result = run_simulation(config, anvil_url, ipfs_url)
     assert result.accepted == 2 and result.honest_accepted == result.honest_proposed == 6
     assert abs(result.final_accuracy - result.plaintext_accuracy) <= 0.03
+
+
+def test_bad_requests_are_answered_refused_and_never_stall_the_supervisor(run) -> None:
+    simulation, _, _ = run
+    ledger, store, supervisor = simulation.ctx.ledger, simulation.ctx.store, simulation.supervisor
+    validator, member = simulation.coalition.validators[0], simulation.coalition.members[0]
+    head = ledger.cursor().head
+    bad = {
+        "garbage document": (validator, AGGREGATE, b"\xff not json"),
+        "wrong types": (validator, AGGREGATE, json.dumps({"parent": None, "updates": "x"}).encode()),
+        "an update of another block": (validator, AGGREGATE, json.dumps({"parent": head, "updates": [1]}).encode()),
+        "a member asking for an aggregate": (member, AGGREGATE, json.dumps({"parent": head, "updates": [1]}).encode()),
+        "outputs that are not a container": (validator, VOTE, b"not a ciphertext"),
+    }
+    asked = {
+        why: ledger.request_decryption(account, purpose, head, cid_digest(store.put(data)))
+        for why, (account, purpose, data) in bad.items()
+    }
+    while supervisor.pass_() is not None:
+        pass
+    answers = {r.id: r.answer for r in ledger.decryption_requests()}
+    for why, request in asked.items():
+        answer = answers[request]
+        assert answer is not None, f"{why}: never answered"
+        refusal = simulation.records.get_json(answer.answer_cid_digest)
+        assert "refused" in refusal, f"{why}: {refusal}"
