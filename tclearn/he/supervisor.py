@@ -140,9 +140,13 @@ class Supervisor:
             data = self.records.store.get(digest_to_cid(request.cid_digest))
         except StoreError:
             return self._reply(request, b"", {"refused": "unreachable"})
+        decrypted = data  # what the record names: the input, or for an aggregate its updates
         try:
             if purpose == AGGREGATE:
                 document = self.aggregate(request, data)
+                if "refused" not in document:
+                    hashes = [self.ledger.update_record(int(u)).weights_hash for u in document["updates"]]
+                    decrypted = b"".join(hashes)
             elif purpose == VOTE:
                 document = self.labels(request, data)
             else:
@@ -153,11 +157,13 @@ class Supervisor:
             # A request whose document does not read is answered, refused: a poison request
             # must never stall the supervisor's queue.
             document = {"refused": "integrity", "detail": f"{type(exc).__name__}: {exc}"}
-        return self._reply(request, data, document)
+        return self._reply(request, decrypted, document)
 
-    def _reply(self, request: DecryptionRequest, data: bytes, document: dict[str, object]) -> Outcome:
+    def _reply(self, request: DecryptionRequest, decrypted: bytes, document: dict[str, object]) -> Outcome:
+        """Records the answer: the SHA-256 of what was decrypted (the outputs container; for an
+        aggregate, of its updates' SHA-256s in order), and where the answer lies."""
         answer = self.records.put_json(document)
-        input_hash = hashlib.sha256(data).digest() if data else b"\x00" * 31 + b"\x01"
+        input_hash = hashlib.sha256(decrypted).digest() if decrypted else b"\x00" * 31 + b"\x01"
         self.ledger.answer_decryption(self.account, request.id, input_hash, answer)
         return Outcome("decrypted", request.block, detail=f"{request.id}:{document.get('refused', 'ok')}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from tclearn.he.simulation import EncryptedSimulation
 from tclearn.he.trace import whose
 from tclearn.simulate import SimulationConfig, run_simulation
 from tclearn.store import open_store
-from tclearn.store.cid import cid_digest
+from tclearn.store.cid import cid_digest, digest_to_cid
 from tests.conftest import chain_bytes
 
 pytestmark = pytest.mark.slow
@@ -66,6 +67,14 @@ def test_every_vote_rests_on_a_recorded_decryption(run) -> None:
         for vote in ledger.votes(block):
             voter = to_checksum_address(vote["validator"])
             assert any(r.requester == voter and r.block == block for r in asked)
+    store = simulation.ctx.store
+    for request in asked:  # the record names exactly what was decrypted: the outputs sent
+        assert request.answer.input_hash == hashlib.sha256(store.get(digest_to_cid(request.cid_digest))).digest()
+    aggregates = [r for r in ledger.decryption_requests() if r.purpose == keccak(text=AGGREGATE)]
+    for block in ledger.lineage(ledger.cursor().head)[:-1]:  # and for an aggregate, its updates
+        record = ledger.block_record(block)
+        decrypted = b"".join(ledger.update_record(u).weights_hash for u in record.update_ids)
+        assert hashlib.sha256(decrypted).digest() in {r.answer.input_hash for r in aggregates if r.answer}
 
 
 def test_nobody_but_the_supervisor_decrypts(run) -> None:
