@@ -69,7 +69,9 @@ def test_a_mode_c_coalition_of_processes_trains_votes_and_traces(coalition: Path
     logs = {p.name: p.read_text() for p in coalition.glob("*.log")}
     for text in logs.values():
         assert "Traceback" not in text, text[-2000:]
-    assert "decrypted" in logs["supervisor-1.log"] and "voted accept" in logs["validator-1.log"]
+    assert "decrypted" in logs["supervisor-1.log"]
+    # 2 of 3 decide: a given validator may find each block closed before its vote lands
+    assert any("voted accept" in logs[f"validator-{i}.log"] for i in (1, 2, 3))
     assert os.environ["TCLEARN_PASSWORD"] not in "".join(logs.values())
 
     config = CoalitionConfig.load(coalition)
