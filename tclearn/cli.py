@@ -785,8 +785,7 @@ def audit_whose(directory: Path, file: Path, name: str | None, as_json: bool) ->
     if name is not None:
         if name not in config.participants or "supervisor" not in config.participants[name].roles:
             raise ConfigError(f"{name} is not a supervisor of {config.name}")
-        password_file = directory / config.password_file if config.password_file else None
-        keystore = SupervisorKeystore.open(supervisor_keystore_path(config, name), resolve_password(password_file))
+        keystore = SupervisorKeystore.open(supervisor_keystore_path(config, name), config.password())
     chain = config.connect()
     try:
         holder = whose(config.ledger_on(chain), file.read_bytes(), keystore, layout(config))

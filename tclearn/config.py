@@ -200,13 +200,16 @@ class CoalitionConfig:
         """The participant's key, decrypted in memory; refused if it is not the account the
         config names (a changed address would otherwise be silently ignored)."""
         participant = self.participant(name)
-        password_file = self.directory / self.password_file if self.password_file else None
-        account = load_account(self.directory / participant.keystore, resolve_password(password_file))
+        account = load_account(self.directory / participant.keystore, self.password())
         if account.address.lower() != participant.address.lower():
             raise ConfigError(
                 f"{CONFIG_NAME} says {name} is {participant.address}, but its keystore holds {account.address}"
             )
         return account
+
+    def password(self) -> str:
+        """The keystore password: from the environment, or the config's 0600 password file."""
+        return resolve_password(self.directory / self.password_file if self.password_file else None)
 
     def hpke_keystore(self, name: str) -> Path:
         """Where mode B keeps participant `name`'s HPKE private key, encrypted like its account."""
@@ -217,8 +220,7 @@ class CoalitionConfig:
         path = self.hpke_keystore(name)
         if not path.exists():
             return None
-        password_file = self.directory / self.password_file if self.password_file else None
-        key = load_key(path, resolve_password(password_file))
+        key = load_key(path, self.password())
         if key.kem != self.rules.kem:
             raise ConfigError(f"{path} holds a {key.kem} key; the coalition's rules say {self.rules.kem}")
         return key

@@ -97,6 +97,29 @@ def test_mode_c_without_supervisor_is_refused(tmp_path: Path) -> None:
     assert code == 1 and "supervisor" in err
 
 
+def test_mode_c_refusals_are_one_line(tmp_path: Path) -> None:
+    code, _, err = run(tmp_path / "cnn", *init_args("--mode", "C", "--architecture", "cnn"))
+    assert code == 1 and "mode C trains a linear head on frozen features" in err
+    assert run(tmp_path / "a", *init_args())[0] == 0
+    code, _, err = run(tmp_path / "a", "supervisor", "run", "--as", "operator", "--once")
+    assert code == 1 and "a supervisor runs only in mode C" in err
+    leaked = tmp_path / "leaked.bin"
+    leaked.write_bytes(b"anything")
+    code, _, err = run(tmp_path / "a", "audit", "whose", str(leaked), "--as", "member-1")
+    assert code == 1 and "member-1 is not a supervisor" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_whose_says_when_no_copy_matches(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    assert run(directory, *init_args("--mode", "C", "--dataset", "breast-cancer"))[0] == 0
+    assert run(directory, "deploy")[0] == 0
+    leaked = tmp_path / "leaked.bin"
+    leaked.write_bytes(b"not a copy anyone was issued")
+    code, out, _ = run(directory, "audit", "whose", str(leaked), "--json")
+    assert code == 1 and json.loads(out) == {"found": False}
+
+
 @pytest.mark.anvil
 def test_devnet_commands_and_a_coalition_on_anvil(tmp_path: Path) -> None:
     assert run(tmp_path, *init_args("--chain", "anvil"))[0] == 0

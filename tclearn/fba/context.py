@@ -6,7 +6,6 @@ a block or of an update, fetched, checked against the hash on chain, and validat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +14,8 @@ from tclearn.chain.ledger import BlockRecord, Ledger, UpdateRecord
 from tclearn.model.family import ModelFamily, State
 from tclearn.privacy.envelope import SealContext
 from tclearn.privacy.vault import Vault, model_context, update_context
-from tclearn.store.base import ContentStore, fetch_verified
-from tclearn.store.cid import cid_digest, digest_to_cid
+from tclearn.store.base import ContentStore, fetch_verified, get_json, put_json
+from tclearn.store.cid import digest_to_cid
 
 
 @dataclass
@@ -66,10 +65,10 @@ class CoalitionContext:
 
     def put_json(self, document: dict[str, Any]) -> bytes:
         """Stores canonical JSON; returns its CIDv0 digest (the `metadataHash` on chain)."""
-        return cid_digest(self.store.put(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()))
+        return put_json(self.store, document)
 
     def get_json(self, digest: bytes) -> dict[str, Any]:
-        return dict(json.loads(self.store.get(digest_to_cid(digest))))
+        return get_json(self.store, digest)
 
     def lineage_hashes(self, block_id: int) -> frozenset[bytes]:
         """Model hashes of `block_id` and all its ancestors: any of them resubmitted is a replay.

@@ -36,8 +36,6 @@ from tclearn.privacy.keys import ParticipantKey
 from tclearn.privacy.vault import Vault
 from tclearn.store.base import ContentStore
 
-KEM = "x25519"  # mode C's HPKE keys: X25519, so that a member's also agrees its masks
-
 
 def extractor(config: CoalitionConfig) -> FrozenFeatures:
     return FrozenFeatures.for_input(tuple(config.rules.architecture["input_shape"]))
@@ -101,12 +99,7 @@ def records(node: Node) -> Records:
 
 def supervisor(node: Node) -> Supervisor:
     """The supervisor as `tclearn supervisor run` runs it."""
-    from tclearn.config import resolve_password
-
-    password_file = node.config.directory / node.config.password_file if node.config.password_file else None
-    keystore = SupervisorKeystore.open(
-        supervisor_keystore_path(node.config, node.name), resolve_password(password_file)
-    )
+    keystore = SupervisorKeystore.open(supervisor_keystore_path(node.config, node.name), node.config.password())
     vault = Vault(node.ctx.ledger, node.ctx.store, node.account.address, _key(node))
     vault.register(node.account)
     return Supervisor(records(node), node.account, keystore, vault)

@@ -5,7 +5,6 @@ documents that carry a decryption's request and answer.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +18,10 @@ from tclearn.he import ckks
 from tclearn.he.head import HeadLayout
 from tclearn.model.weights import TensorSpec, load_weights, serialize_state
 from tclearn.privacy.keys import fingerprint
-from tclearn.store.base import ContentStore, StoreError, fetch_verified
-from tclearn.store.cid import cid_digest, digest_to_cid
+from tclearn.store.base import ContentStore, StoreError, fetch_verified, get_json, put_json
+from tclearn.store.cid import digest_to_cid
 
+KEM = "x25519"  # mode C's HPKE keys: they seal models and answers, and a member's agrees its masks
 MASK_PURPOSE = "tclearn.mask"  # `registerKey` purpose of a member's X25519 mask key
 AGGREGATE = "tclearn.aggregate"  # a general asks for the candidate of a set of updates
 VOTE = "tclearn.vote"  # a validator asks for its samples' labels under a model
@@ -77,10 +77,10 @@ class Records:
         return keys
 
     def put_json(self, document: dict[str, Any]) -> bytes:
-        return cid_digest(self.store.put(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()))
+        return put_json(self.store, document)
 
     def get_json(self, digest: bytes) -> dict[str, Any]:
-        return dict(json.loads(self.store.get(digest_to_cid(digest))))
+        return get_json(self.store, digest)
 
     def requests(self, purpose: str, requester: str | None = None, block: int | None = None) -> list[DecryptionRequest]:
         wanted = keccak(text=purpose)

@@ -36,7 +36,7 @@ from tclearn.he.general import EncryptedProposer
 from tclearn.he.head import HeadLayout, plain_logits
 from tclearn.he.keystore import SupervisorKeystore
 from tclearn.he.member import EncryptedMember
-from tclearn.he.records import Records, dump_head, publish_mask_key
+from tclearn.he.records import KEM, Records, dump_head, publish_mask_key
 from tclearn.he.supervisor import Supervisor
 from tclearn.he.voting import EncryptedVoter
 from tclearn.model.family import ModelFamily
@@ -56,7 +56,6 @@ from tclearn.store.base import ContentStore
 from tclearn.store.cid import cid_digest
 
 ATTACKS = ("label-flip", "sign-flip", "scale", "noise", "free-ride")
-KEM = "x25519"  # the HPKE keys that seal models for the supervisor and labels for validators
 SCRYPT_N = 2**10  # the simulation's throwaway keystore
 
 

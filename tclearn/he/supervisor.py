@@ -41,7 +41,7 @@ from tclearn.he.records import AGGREGATE, PURPOSES, VOTE, WEIGHT_UNIT, Records, 
 from tclearn.model.weights import ModelRejected, sha256
 from tclearn.privacy.envelope import SealContext, SealError, open_sealed, seal
 from tclearn.privacy.keys import ParticipantKey
-from tclearn.privacy.vault import Vault
+from tclearn.privacy.vault import Vault, model_context
 from tclearn.store.base import StoreError, fetch_verified
 from tclearn.store.cid import cid_digest, digest_to_cid
 
@@ -123,7 +123,7 @@ class Supervisor:
             record = self.ledger.block_record(block)
             data = fetch_verified(self.records.store, digest_to_cid(record.cid_digest), record.model_hash)
             if record.parent:
-                context = model_context(self.ledger.address, record.parent, record.round, record.general)
+                context = model_context(self.ledger, record.parent, record.round, record.general)
                 data = open_sealed(data, context, self.vault.usable_key(), self.account.address)
             self._heads[block] = load_head(data, self.records.layout)
         return self._heads[block]
@@ -196,7 +196,7 @@ class Supervisor:
             return {"refused": "non-finite"}
         weights = self.head_weights(parent) + step
         current = self.ledger.current_round()
-        context = model_context(self.ledger.address, parent, current.number, request.requester)
+        context = model_context(self.ledger, parent, current.number, request.requester)
         supervisors = self.vault.grantees(("supervisor",), self.account.address)
         sealed, _, _ = seal(dump_head(weights), context, self.vault.usable_key().kem, supervisors)
         cid = self.records.store.put(sealed)
@@ -218,10 +218,6 @@ class Supervisor:
 
 def copy_id(coalition: str, block: int, participant: str) -> bytes:
     return f"{coalition}|{block}|{to_checksum_address(participant)}".encode()
-
-
-def model_context(coalition: str, parent: int, round_number: int, general: str) -> SealContext:
-    return SealContext(coalition, "model", parent, round_number, general)
 
 
 def answer_context(coalition: str, request: DecryptionRequest) -> SealContext:

@@ -7,9 +7,11 @@ hash back to the CID; `fetch_verified` also checks the SHA-256 the chain committ
 from __future__ import annotations
 
 import hashlib
-from typing import Protocol
+import json
+from typing import Any, Protocol
 
 from tclearn.errors import TCLearnError
+from tclearn.store.cid import cid_digest, digest_to_cid
 
 
 class StoreError(TCLearnError):
@@ -34,3 +36,13 @@ def fetch_verified(store: ContentStore, cid: str, sha256: bytes) -> bytes:
     if hashlib.sha256(data).digest() != sha256:
         raise StoreError(f"the bytes stored under {cid} do not match the SHA-256 committed on chain")
     return data
+
+
+def put_json(store: ContentStore, document: dict[str, Any]) -> bytes:
+    """Stores canonical JSON; returns its CIDv0 digest (what the chain records of it)."""
+    return cid_digest(store.put(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()))
+
+
+def get_json(store: ContentStore, digest: bytes) -> dict[str, Any]:
+    """The JSON document stored under a CIDv0 digest."""
+    return dict(json.loads(store.get(digest_to_cid(digest))))
