@@ -179,17 +179,15 @@ def patch_search(track: Track, state: State, probes: int = 64) -> dict[str, obje
 def trigger_round(
     track: Track, search: TriggerSearch, state: State, steps: np.ndarray, samples: np.ndarray, known: np.ndarray
 ) -> tuple[list[int], State, np.ndarray]:
-    """One round under `trigger-search`: the steps left out, the new model, its patch shares."""
+    """One round under `trigger-search`: the steps left out, the new model, its patch pulls."""
     parent = track.flat(state)
     candidate = track.unflat(parent + combine("fedavg", steps, samples))
-    ran, ran_parent = outputs_of(track, candidate), outputs_of(track, state)
-    models = ((ran(search.probes), ran), (ran_parent(search.probes), ran_parent))
-    suspects = search.suspects(patch_shares(track, search, candidate), known, models)
+    suspects = search.suspects(patch_pulls(track, search, candidate), known)
     runs = [outputs_of(track, track.unflat(parent + step)) for step in steps]
     out = sorted(search.carriers(suspects, [(run(search.probes), run) for run in runs])) if suspects else []
     keep = np.array([i not in out for i in range(len(steps))])
     new = track.unflat(parent + combine("fedavg", steps[keep], samples[keep]))
-    return out, new, patch_shares(track, search, new)
+    return out, new, patch_pulls(track, search, new)
 
 
 def pairwise(steps: np.ndarray, attackers: int) -> dict[str, float]:
@@ -215,9 +213,9 @@ def trigger_search(track: Track) -> TriggerSearch:
     return TriggerSearch(probes, patches(x.shape[1:], float(x.min()), float(x.max())), track.data.num_classes)
 
 
-def patch_shares(track: Track, search: TriggerSearch, state: State) -> np.ndarray:
+def patch_pulls(track: Track, search: TriggerSearch, state: State) -> np.ndarray:
     run = outputs_of(track, state)
-    return search.shares(run(search.probes), run(search.stamped))
+    return search.pulls(run(search.probes), run(search.stamped))
 
 
 def outputs_of(track: Track, state: State) -> Outputs:
@@ -232,7 +230,7 @@ def run_rule(track: Track, rule: str, rounds: int) -> dict[str, object]:
     samples = np.array([len(m) for m in track.members])
     history, probes = [], {}
     search = trigger_search(track) if rule == "trigger-search" else None
-    known = patch_shares(track, search, state) if search else None
+    known = patch_pulls(track, search, state) if search else None
     for number in range(1, rounds + 1):
         steps = track.steps(state, number)
         parent = state

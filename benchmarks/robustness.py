@@ -330,6 +330,7 @@ def _mean(values: object) -> float | None:
 @click.option("--rounds", type=int, default=None, help="Rounds per run [20; quick: 8].")
 @click.option("--defences", default=None, help="Only these defences (comma-separated).")
 @click.option("--attackers", "attacker_counts", default=None, help="Only these attacker counts, e.g. 2 or 0,2.")
+@click.option("--attacks", default=None, help="Only these attacks (comma-separated; none: the attack-free runs).")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--no-run", is_flag=True, help="Only summarise and plot the runs the journal holds.")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the summary as docs/RESULTS.md's tables.")
@@ -341,6 +342,7 @@ def main(
     rounds: int | None,
     defences: str | None,
     attacker_counts: str | None,
+    attacks: str | None,
     workers: int,
     no_run: bool,
     as_markdown: bool,
@@ -353,6 +355,8 @@ def main(
         cells = [c for c in cells if c.defence in defences.split(",")]
     if attacker_counts:
         cells = [c for c in cells if str(c.attackers) in attacker_counts.split(",")]
+    if attacks:
+        cells = [c for c in cells if c.attack in attacks.split(",")]
     stem = "robustness-fmnist" if fashion else "robustness-quick" if quick else "robustness"
     journal = None if quick else RESULTS / f"{stem}-runs.jsonl"
     runs = run_all(cells, 0 if no_run else workers, journal)

@@ -122,9 +122,9 @@ class Judgements:
 
     def backdoor_carriers(self, updates: Sequence[Update]) -> dict[int, str]:
         """The updates that carry a patch trigger into the aggregate of `updates`, with the reason
-        `backdoor` (`tclearn.fba.trigger`): the aggregate is searched for patches that move far
-        more inputs into a class than its parent does, and each update for how hard it pushes
-        them, against all the round's updates (`peers` and `updates`). The search runs on the
+        `backdoor` (`tclearn.fba.trigger`): the aggregate is searched for the patches that pull
+        it toward a class hardest over its parent, and each update for how hard it pushes them,
+        against all the round's updates (`peers` and `updates`). The search runs on the
         built aggregate, once per set; with fewer than 3 updates in all there is no median to
         stand out from, and nothing is searched."""
         key = ids(tuple(updates))
@@ -134,11 +134,7 @@ class Judgements:
             everyone = list({u.id: u for u in (*self.peers, *updates)}.values())
             if len(everyone) >= 3 and search.patches:
                 evaluator, candidate = self.evaluator, self.aggregate(updates)
-                suspects = search.suspects(
-                    evaluator.patch_shares(candidate),
-                    evaluator.patch_shares(self.parent_state),
-                    (evaluator.probed(candidate), evaluator.probed(self.parent_state)),
-                )
+                suspects = search.suspects(evaluator.patch_pulls(candidate), evaluator.patch_pulls(self.parent_state))
                 if suspects:
                     runs = [(self.outputs(u)[: len(search.probes)], evaluator.runner(u.state)) for u in everyone]
                     found = {everyone[i].id for i in search.carriers(suspects, runs)}

@@ -6,23 +6,21 @@ updates' lengths or directions give it away on a coalition's first rounds, when 
 a random genesis is large and points its own way (docs/RESULTS.md, section 5). What does give it
 away is behaviour. Stamped with the trigger, inputs of every class move into the target class.
 The search stamps a few inputs of G with every small solid square, bright or dark, and measures
-for each patch and class how many inputs it moves into that class.
+for each patch and class how far it moves the model's margin toward that class.
 
 What it costs. Every patch on every probe is 338 × 32 runs of the model on Fashion-MNIST, more
-than a member's local training at ten members. So the search goes in two passes: every patch on
-the first `COARSE` probes, then, for each class, the `SHORTLIST` patches that rose most there,
-on all the probes. A backdoor's patch moves
-most inputs (0.6 and more on round 1 of the study), so it stands out on any 8 of them; the
-second pass keeps the verdict on 32.
+than a member's local training at ten members. So the search stamps every patch on the first
+`COARSE` probes only, and measures how far each moves the model's margin toward each class.
+For each class the patch that pulls hardest over the parent is a suspect, and the `SUSPECTS`
+strongest of them are put to the updates on all the probes.
 
-A clean model has patch sensitivities of its own (on Fashion-MNIST a bright square reads as
-"sandal"), and they are in its parent too. So only the rise over the parent counts. When a
-patch's rise reaches `RISE`, each update is run on the stamped and the clean inputs. An update
-carries the trigger when it pushes the margin toward the class far beyond the round's other
-updates: more than 3 MADs over their median, and by `MARGIN` at least, measured in the update's
-own spread of logits. A member that holds mostly one class moves some patches toward it by up to
-2 of its spreads; a backdoor step moves its trigger by 7 or more. The median is the round's:
-a set of updates chosen to hold mostly attackers cannot raise it (`Judgements.peers`).
+Why a pull and not a share of moved inputs, and why every round. Three attackers among ten
+members pull the aggregate's margin toward their target by 0.8 to 3.5 of its spreads, and in
+every round studied on Fashion-MNIST (six at α = 0.5 and six at α = 0.1) theirs was the
+strongest pull of every patch and class. Diluted so, they turn few inputs at once: the backdoor used to creep in at
+0.1 to 0.3 of G a round, under a bar on the share of inputs moved, until every update carried
+it (docs/RESULTS.md, section 6). The strongest pull is searched every round, and only the
+updates decide: a clean round's strongest pulls are nobody's in particular.
 
 Patches are squares on the last two axes of an image; tables are not searched. On the
 breast-cancer table, windows of adjacent features set to G's extremes moved a skewed honest
@@ -44,9 +42,8 @@ Probed = tuple[np.ndarray, Outputs]  # a model's logits on the probes, and a way
 
 PROBES = 32  # inputs of G a suspect patch is measured on
 COARSE = 8  # the first of them, stamped with every patch
-SHORTLIST = 2  # patches per class measured on all the probes, if they rose by half `RISE` or more
+SUSPECTS = 3  # classes whose strongest patch is put to the updates, those pulled hardest first
 SIDE, STRIDE = 4, 2  # every 3×3 trigger lies inside one patch
-RISE = 0.3  # share of inputs a patch moves into a class, over what it moves in the parent
 MARGIN = 4.0  # in the update's logit spreads: a skewed member's own pull on a patch stays below it
 MADS = 3.0
 
@@ -94,7 +91,6 @@ class TriggerSearch:
     probes: np.ndarray
     patches: list[Patch]
     num_classes: int
-    rise: float = RISE
     margin: float = MARGIN
     coarse: int = COARSE
     _stamped: dict[Patch, np.ndarray] = field(default_factory=dict, init=False, repr=False)
@@ -111,56 +107,29 @@ class TriggerSearch:
             self._stamped[patch] = patch.stamp(self.probes)
         return self._stamped[patch]
 
-    def shares(self, clean: np.ndarray, patched: np.ndarray) -> np.ndarray:
-        """(patch, class, measure) on the first pass, from the model's logits on the probes
-        (`clean`) and on `stamped` (`patched`), over the probes the model does not call the
-        class: the share the patch moves into it (measure 0), and the mean probability of it
-        the patch gives them (measure 1). The share decides what is shortlisted, the probability
-        breaks its ties: on 8 probes many patches move all of them into the class a random
-        model leans to (round 1 at α = 0.5: every patch near the corner moved 8 of 8, and the
-        first two were not the trigger's), while a step that barely crosses the boundary
-        moves many inputs for little probability."""
-        shares = np.zeros((len(self.patches), self.num_classes, 2))
+    def pulls(self, clean: np.ndarray, patched: np.ndarray) -> np.ndarray:
+        """(patch, class): how far each patch moves the model's margin toward each class on the
+        first pass, from its logits on the probes (`clean`) and on `stamped` (`patched`). The
+        margin toward a class is its logit less the mean of the others'; the pull is its mean
+        change over the first `coarse` probes, in the model's spread of logits on them (as
+        `margin_shift` measures an update)."""
         if not self.patches:
-            return shares
-        before = clean[: self.coarse].argmax(1)
-        logits = patched.reshape(len(self.patches), len(before), self.num_classes)
-        after = logits.argmax(2)
-        exp = np.exp(logits - logits.max(2, keepdims=True))
-        probabilities = exp / exp.sum(2, keepdims=True)
-        for c in range(self.num_classes):
-            others = before != c
-            if others.sum() >= len(before) // 4:
-                shares[:, c, 0] = (after[:, others] == c).mean(1)
-                shares[:, c, 1] = probabilities[:, others, c].mean(1)
-        return shares
+            return np.zeros((0, self.num_classes))
+        before = clean[: self.coarse]
+        shift = patched.reshape(len(self.patches), len(before), self.num_classes) - before
+        toward = shift - (shift.sum(2, keepdims=True) - shift) / (self.num_classes - 1)
+        return toward.mean(1) / max(float(np.mean(before.std(1))), 1e-6)
 
-    def share(self, probed: Probed, patch: Patch, target: int) -> float:
-        """The share of all the probes not called `target` that the patch moves into it (a
-        class the model gives to most probes already has too little left to move: 0)."""
-        clean, run = probed
-        before, after = clean.argmax(1), run(self.on(patch)).argmax(1)
-        others = before != target
-        return float((after[others] == target).mean()) if others.sum() >= len(before) // 4 else 0.0
-
-    def suspects(self, candidate: np.ndarray, parent: np.ndarray, models: tuple[Probed, Probed]) -> list[Suspect]:
-        """For each class, the patch with the largest rise over the parent on all the probes, if
-        that reaches `rise`, among the `SHORTLIST` that rose most on the first pass (`candidate`
-        and `parent` are the two models' first-pass `shares`; `models`, the candidate and the
-        parent to run); the most suspect first."""
+    def suspects(self, candidate: np.ndarray, parent: np.ndarray) -> list[Suspect]:
+        """For each class, the patch whose pull rose most over the parent's (`candidate` and
+        `parent` are the two models' `pulls`); of those, the `SUSPECTS` that rose most, if they
+        rose at all, the most suspect first."""
         rise = candidate - parent
-        found = []
-        for c in range(self.num_classes if len(rise) else 0):
-            ranked = np.lexsort((-rise[:, c, 1], -rise[:, c, 0]))  # by share, then probability
-            shortlist = [int(i) for i in ranked[:SHORTLIST] if rise[i, c, 0] >= self.rise / 2]
-            rises = {
-                i: self.share(models[0], self.patches[i], c) - self.share(models[1], self.patches[i], c)
-                for i in shortlist
-            }
-            if rises and max(rises.values()) >= self.rise:
-                best = max(rises, key=lambda i: rises[i])
-                found.append(Suspect(self.patches[best], c, rises[best]))
-        return sorted(found, key=lambda s: -s.rise)
+        if not len(rise):
+            return []
+        best = rise.argmax(0)
+        found = [Suspect(self.patches[int(best[c])], c, float(rise[best[c], c])) for c in range(self.num_classes)]
+        return sorted((s for s in found if s.rise > 0), key=lambda s: -s.rise)[:SUSPECTS]
 
     def margin_shift(self, clean: np.ndarray, run: Outputs, suspect: Suspect) -> float:
         """How far the patch moves a model's margin toward the suspect's class (mean over the

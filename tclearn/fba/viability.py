@@ -16,7 +16,7 @@ import numpy as np
 
 from tclearn.fba.metrics import VoteMetrics
 from tclearn.fba.policy import Tolerance, judge
-from tclearn.fba.trigger import PROBES, Outputs, Probed, TriggerSearch, patches
+from tclearn.fba.trigger import PROBES, Outputs, TriggerSearch, patches
 from tclearn.model.family import ModelFamily, State
 from tclearn.model.train import Evaluation, outputs, scored
 
@@ -81,14 +81,10 @@ class Evaluator:
         squares = patches(x.shape[1:], float(x.min()), float(x.max())) if len(x) else []
         return TriggerSearch(x[self.screen[:PROBES]], squares, self.family.spec.num_classes)
 
-    def patch_shares(self, state: State) -> np.ndarray:
-        """What each patch moves into each class on the search's first pass
-        (`TriggerSearch.shares`); remembered, like the outputs, so the parent's costs nothing."""
-        return self.trigger.shares(self._outputs(state, "probes"), self._outputs(state, "patched"))
-
-    def probed(self, state: State) -> Probed:
-        """The model as the trigger search runs it: its logits on the probes, and a runner."""
-        return self._outputs(state, "probes"), self.runner(state)
+    def patch_pulls(self, state: State) -> np.ndarray:
+        """How far each patch pulls the model toward each class on the search's first pass
+        (`TriggerSearch.pulls`); remembered, like the outputs, so the parent's costs nothing."""
+        return self.trigger.pulls(self._outputs(state, "probes"), self._outputs(state, "patched"))
 
     def runner(self, state: State) -> Outputs:
         """A way to run the model on other inputs, counted in `forwarded`."""

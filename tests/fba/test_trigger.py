@@ -11,7 +11,7 @@ from tclearn.fba.contribution import Judgements
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.screening import Screening
 from tclearn.fba.strategy import FederatedAveraging
-from tclearn.fba.trigger import COARSE, RISE, SHORTLIST, Outputs, Suspect, TriggerSearch, patches
+from tclearn.fba.trigger import COARSE, SUSPECTS, Outputs, Suspect, TriggerSearch, patches
 from tclearn.fba.update import Update
 from tclearn.fba.viability import Evaluator
 from tclearn.model.architectures import ArchitectureSpec, build
@@ -48,15 +48,19 @@ def search() -> TriggerSearch:
     return TriggerSearch(PROBES, patches(SHAPE, 0.0, 1.0), CLASSES)
 
 
-def shares(outputs: Outputs) -> np.ndarray:
+def pulls(outputs: Outputs) -> np.ndarray:
     chosen = search()
-    return chosen.shares(outputs(chosen.probes), outputs(chosen.stamped))
+    return chosen.pulls(outputs(chosen.probes), outputs(chosen.stamped))
 
 
 def suspects_in(chosen: TriggerSearch, candidate: Outputs, parent: Outputs = PARENT) -> list[Suspect]:
-    """Both passes of the search on a candidate against its parent."""
-    models = ((candidate(chosen.probes), candidate), (parent(chosen.probes), parent))
-    return chosen.suspects(shares(candidate), shares(parent), models)
+    """The search's first pass on a candidate against its parent."""
+    return chosen.suspects(pulls(candidate), pulls(parent))
+
+
+def covers_trigger(patch: object) -> bool:
+    corner = patch.corner  # type: ignore[attr-defined]
+    return corner[0] <= 9 and corner[1] <= 9 and corner[0] + 4 >= 12 and corner[1] + 4 >= 12
 
 
 def runs(*models: Outputs) -> list[tuple[np.ndarray, Outputs]]:
@@ -79,23 +83,24 @@ def test_every_three_by_three_position_lies_inside_a_patch() -> None:
     assert patches((1, 3, 3), 0.0, 1.0) == [], "an input smaller than a patch has nothing to search"
 
 
-def test_the_backdoors_patch_is_suspect_and_the_lineages_own_sensitivity_is_not() -> None:
+def test_the_backdoors_patch_is_the_first_suspect_and_the_lineages_own_sensitivity_is_not() -> None:
     found = suspects_in(search(), BACKDOORED)
-    assert [s.target for s in found] == [3]
-    corner = found[0].patch.corner
-    assert corner[0] <= 9 and corner[1] <= 9 and corner[0] + 4 >= 12 and corner[1] + 4 >= 12
-    assert found[0].patch.value == 1.0 and found[0].rise >= RISE
+    assert found[0].target == 3 and covers_trigger(found[0].patch) and found[0].patch.value == 1.0
+    assert found[0].rise > 5.0, "the trigger pulls the margin by many spreads"
+    assert all(s.rise < found[0].rise / 5 for s in found[1:])
+    assert all(s.target != 1 or s.patch.corner != (0, 0) for s in found), "the parent's own patch"
     index = search().patches.index(found[0].patch)
-    assert shares(BACKDOORED)[index, 3, 0] == 1.0, "the trigger moves every other probe"
+    assert pulls(BACKDOORED)[index, 3] - pulls(PARENT)[index, 3] == found[0].rise
 
 
-def test_a_clean_candidate_has_no_suspect() -> None:
+def test_a_candidate_that_pulls_no_patch_harder_than_its_parent_has_no_suspect() -> None:
     assert suspects_in(search(), model((NATURAL, 1, 20.0))) == []
+    assert len(suspects_in(search(), BACKDOORED)) <= SUSPECTS
 
 
-def test_the_first_pass_stamps_a_few_probes_and_all_of_them_decide() -> None:
-    """Every patch runs on the first `COARSE` probes; a class's shortlisted patches run on all
-    of them, and only that rise is the verdict."""
+def test_only_the_first_pass_runs_the_candidate_and_the_updates_run_on_every_probe() -> None:
+    """Every patch runs on the first `COARSE` probes of the candidate and its parent; each update
+    runs on all of them, once per suspect."""
     chosen = search()
     assert len(chosen.stamped) == len(chosen.patches) * COARSE < len(chosen.patches) * len(PROBES)
     calls: list[int] = []
@@ -104,21 +109,15 @@ def test_the_first_pass_stamps_a_few_probes_and_all_of_them_decide() -> None:
         calls.append(len(x))
         return BACKDOORED(x)
 
-    models = ((BACKDOORED(PROBES), counted), (PARENT(PROBES), PARENT))
-    found = chosen.suspects(shares(BACKDOORED), shares(PARENT), models)
-    assert [s.target for s in found] == [3] and found[0].rise >= RISE
-    assert 0 < len(calls) <= SHORTLIST * CLASSES and set(calls) == {len(PROBES)}
-    # A first pass that overstates a rise (its few probes happen to move) is not the verdict.
-    overstated = shares(PARENT)
-    overstated[0, 2] = 1.0
-    assert chosen.suspects(overstated, shares(PARENT), ((PARENT(PROBES), PARENT), (PARENT(PROBES), PARENT))) == []
+    found = suspects_in(chosen, BACKDOORED)
+    assert chosen.carriers(found, [(BACKDOORED(PROBES), counted), *runs(model(), model())]) == {0: found[0]}
+    assert len(calls) == len(found) and set(calls) == {len(PROBES)}
 
 
 def test_when_many_patches_move_every_probe_the_strongest_pull_is_shortlisted() -> None:
     """A candidate that barely turns any bright square into class 3, and its trigger into it
-    with force, from a parent that called every probe class 3 (a random start's lean): on the
-    first pass every bright patch moves all the probes, and the probability it adds picks the
-    trigger's."""
+    with force, from a parent that called every probe class 3 (a random start's lean): every
+    bright patch moves all the probes, and the pull picks the trigger's."""
 
     def leaning(x: np.ndarray) -> np.ndarray:
         logits = BACKDOORED(x)
@@ -127,9 +126,7 @@ def test_when_many_patches_move_every_probe_the_strongest_pull_is_shortlisted() 
         return logits
 
     found = suspects_in(search(), leaning, parent=model(skew=50.0))
-    assert found and found[0].target == 3
-    corner = found[0].patch.corner
-    assert corner[0] <= 9 and corner[1] <= 9 and corner[0] + 4 >= 12 and corner[1] + 4 >= 12, corner
+    assert found and found[0].target == 3 and covers_trigger(found[0].patch), found
 
 
 def test_only_the_updates_that_push_the_trigger_carry_it() -> None:
@@ -148,6 +145,23 @@ def test_only_the_updates_that_push_the_trigger_carry_it() -> None:
     chosen = search()
     suspects = suspects_in(chosen, BACKDOORED)
     assert sorted(chosen.carriers(suspects, runs(*updates))) == [0, 1]
+
+
+def test_a_clean_rounds_strongest_pulls_are_nobodys() -> None:
+    """A patch is suspect every round, whatever pulls hardest; only an update that pushes it far
+    beyond the others carries it, and skewed honest members do not."""
+    honest = [
+        model(),
+        model(skew=4.0),
+        model((NATURAL, 1, 3.0)),
+        model((TRIGGER, 3, 2.0)),  # its data pulls the patch by 1.7 of its spreads (measured: up to 2.4)
+        model((TRIGGER, 3, 12.0), confidence=6.0),
+        model(),
+    ]
+    chosen = search()
+    found = suspects_in(chosen, model((NATURAL, 1, 20.0), (TRIGGER, 3, 3.0)))
+    assert found and found[0].target == 3
+    assert chosen.carriers(found, runs(*honest)) == {}
 
 
 def test_two_updates_give_no_median_to_stand_out_from() -> None:
@@ -215,9 +229,9 @@ def test_a_set_chosen_to_hold_mostly_attackers_does_not_hide_them() -> None:
     assert judged.backdoor_carriers(chosen) == {1: "backdoor", 2: "backdoor"}
 
 
-def test_the_parents_patch_shares_are_remembered() -> None:
+def test_the_parents_patch_pulls_are_remembered() -> None:
     evaluator = Evaluator(FAMILY, G_X, G_Y, G_X[::4], G_Y[::4], Tolerance())
-    first = evaluator.patch_shares(HONEST)
+    first = evaluator.patch_pulls(HONEST)
     before = evaluator.forwarded
-    np.testing.assert_array_equal(evaluator.patch_shares(FAMILY.load(FAMILY.dump(HONEST))), first)
+    np.testing.assert_array_equal(evaluator.patch_pulls(FAMILY.load(FAMILY.dump(HONEST))), first)
     assert evaluator.forwarded == before
