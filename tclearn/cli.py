@@ -462,6 +462,13 @@ _down_and_status(ipfs_group, "IPFS node", IPFS_REPO, ipfs_down, ipfs_status)
 )
 @click.option("--attack", type=click.Choice(list(ATTACKS)), default=None)
 @click.option("--attackers", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--rogue-generals",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Validators that, when drawn, propose every update unscreened (Byzantine generals).",
+)
 @click.option("--aggregator", type=click.Choice(AGGREGATORS), default="mean", show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=2, show_default=True, help="Local epochs per round.")
 @click.option("--no-fba", is_flag=True, help="Accept every candidate: the plain federated-learning baseline.")
@@ -472,6 +479,12 @@ _down_and_status(ipfs_group, "IPFS node", IPFS_REPO, ipfs_down, ipfs_status)
 @click.option("--store", "store_url", default="local", show_default=True, help="local, ipfs (temporary node) or URL.")
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), default=Path("simulation.png"), show_default=True
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the run's chain and store in this directory, for `tclearn --dir DIR audit ...`.",
 )
 @click.option("--json", "as_json", is_flag=True)
 @readable_errors
@@ -760,6 +773,45 @@ def audit_access(directory: Path, as_json: bool) -> None:
     finally:
         chain.close()
     emit(log, as_json, render_access(log))
+
+
+@audit.command(name="trace")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def audit_trace(directory: Path, target: str, as_json: bool) -> None:
+    """The path from the genesis to a model (TARGET: a block number, the model's SHA-256 or its
+    CID): each block's round, general and draw, updates, votes, and the siblings refused. DIR is
+    a coalition or a simulation kept with `simulate --keep`."""
+    from tclearn.audit.coalition import Audited
+    from tclearn.audit.history import History
+    from tclearn.audit.trace import render_trace, trace
+
+    audited = Audited.at(directory)
+    with audited.opened() as (ledger, store):
+        data = trace(History.read(ledger), target, store, audited.names)
+    emit(data, as_json, render_trace(data))
+
+
+@audit.command(name="verify")
+@click.option("--from", "from_block", type=click.IntRange(1), default=1, show_default=True, help="First block checked.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def audit_verify(directory: Path, from_block: int, as_json: bool) -> None:
+    """Re-derive everything that can be: stored objects against their CIDs and hashes, votes,
+    quorums, general draws, parent links, the settings document, mode B's grants and mode C's
+    copies and decryptions. Exit 1 when anything disagrees, each problem named with its block."""
+    from tclearn.audit.coalition import Audited
+
+    result = Audited.at(directory).verify(from_block)
+    data = result.as_dict()
+    verdict = f"{'ok' if result.ok else 'FAILED'}: {data['blocks']} blocks, {data['objects_checked']} objects checked"
+    lines = [verdict] + [f"  block {p.block or '-'}: {p.kind}: {p.detail}" for p in result.problems]
+    emit(data, as_json, "\n".join(lines))
+    if not result.ok:
+        raise SystemExit(1)
 
 
 @audit.command(name="whose")

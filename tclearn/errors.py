@@ -24,6 +24,16 @@ class ChainError(TCLearnError):
     """The chain cannot be reached, or answered something the ledger cannot use."""
 
 
+class JournalError(ChainError):
+    """An entry of the in-process chain's journal does not replay: the file was edited (a
+    transaction altered, forged or moved in time) or damaged. `entry` is its line number, `raw`
+    its transaction if it holds one."""
+
+    def __init__(self, message: str, entry: int, raw: bytes | None):
+        super().__init__(message)
+        self.entry, self.raw = entry, raw
+
+
 class DevnetError(ChainError):
     """The project-managed anvil devnet could not be started, stopped or found."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from eth_account.signers.local import LocalAccount
 
-from tclearn.attacks import AttackInputs, backdoor_target, poisoned_update, with_trigger
+from tclearn.attacks import AttackInputs, backdoor_target, poisoned_update, rogue_general, with_trigger
 from tclearn.chain.backends import Chain, connect
 from tclearn.chain.deploy import Genesis
 from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition
@@ -27,7 +27,7 @@ from tclearn.data.splits import CoalitionSplit, split_coalition, stratified_subs
 from tclearn.engine.phases import NO_PHASES, Phases
 from tclearn.engine.schedule import Settled, TimeModel, settle_round
 from tclearn.engine.steps import General, ValidatorRole, submit_update
-from tclearn.errors import ChainError
+from tclearn.errors import ChainError, ConfigError
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.strategy import Strategy, declared_step
@@ -59,6 +59,7 @@ class SimulationConfig:
     subset: int | None = None  # a stratified subset of the dataset, fixed by the seed
     attack: str | None = None
     attackers: int = 0
+    rogue_generals: int = 0  # validators that, when drawn, propose every update unscreened
     aggregator: str = "mean"
     fba: bool = True
     seed: int = 0
@@ -237,7 +238,14 @@ class Simulation:
             for v in self.coalition.validators
         ]
         gather_s = config.rules().gather_s
-        self.roles = [ValidatorRole(voter, General(voter.account, gather_s)) for voter in self.voters]
+        rogue = {v.address for v in self.coalition.validators[: config.rogue_generals]}
+        self.roles = [
+            ValidatorRole(
+                voter,
+                General(voter.account, gather_s, builder=rogue_general if voter.account.address in rogue else None),
+            )
+            for voter in self.voters
+        ]
         self.phases: Phases = NO_PHASES
         self.attack_updates: set[int] = set()
         self.member_of_update: dict[int, int] = {}
@@ -488,19 +496,51 @@ def run_simulation(
     chain_url: str = "inprocess:memory",
     store_url: str | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
+    keep: Path | None = None,
 ) -> SimulationResult:
-    """Runs `config` against the chain and store named by the URLs (a temporary local store by default)."""
+    """Runs `config` against the chain and store named by the URLs (a temporary local store by
+    default). With `keep`, the in-process chain's journal and the local store are kept there,
+    with a record of where the ledger is and who is who (`RECORD`), for an auditor to read."""
+    from tclearn.audit.coalition import RECORD, write_record
+
     with tempfile.TemporaryDirectory(prefix="tclearn-sim-") as scratch:
-        store = open_store(store_url or "local", Path(scratch))
+        base = Path(scratch)
+        if keep is not None:
+            base = keep
+            if (keep / RECORD).exists():
+                raise ConfigError(
+                    f"{keep} already holds a simulation's record: keep each run in a directory of its own"
+                )
+            keep.mkdir(parents=True, exist_ok=True)
+            chain_url = f"inprocess:{keep / 'chain.journal'}" if chain_url.startswith("inprocess") else chain_url
+        store = open_store(store_url or "local", base)
         chain = connect(chain_url)
         try:
             if config.mode == "C":
                 from tclearn.he.simulation import EncryptedSimulation  # TenSEAL loads only for mode C
 
-                return EncryptedSimulation(config, chain, store, Path(scratch)).run(on_round)
-            return Simulation(config, chain, store).run(on_round)
+                simulation: Simulation | EncryptedSimulation = EncryptedSimulation(config, chain, store, Path(scratch))
+            else:
+                simulation = Simulation(config, chain, store)
+            result = simulation.run(on_round)
+            if keep is not None:
+                write_record(keep, chain.url, simulation.ctx.ledger.address, store.url, names_of(simulation, config))
+            return result
         finally:
             chain.close()
+
+
+def names_of(simulation: Any, config: SimulationConfig) -> dict[str, str]:
+    """The simulation's participants by address: validator-i (rogue when it proposes unscreened),
+    member-i (attacker when it poisons), and the operator (mode C's supervisor)."""
+    coalition = simulation.coalition
+    names = {coalition.operator.address: "operator (supervisor)" if config.mode == "C" else "operator"}
+    for i, v in enumerate(coalition.validators):
+        names[v.address] = f"validator-{i + 1}" + (" (rogue general)" if i < config.rogue_generals else "")
+    for i, m in enumerate(coalition.members):
+        attacking = config.attack is not None and i < config.attackers
+        names[m.address] = f"member-{i + 1}" + (f" ({config.attack} attacker)" if attacking else "")
+    return names
 
 
 def _opens(ctx: CoalitionContext, block: int) -> bool:

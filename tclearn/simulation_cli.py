@@ -32,6 +32,7 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         subset=opts["subset"],
         attack=opts["attack"],
         attackers=opts["attackers"] if opts["attack"] else 0,
+        rogue_generals=opts["rogue_generals"],
         aggregator=opts["aggregator"],
         fba=not opts["no_fba"],
         seed=opts["seed"],
@@ -53,6 +54,13 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
             raise click.BadParameter(f"mode C simulates {', '.join(MODE_C_ATTACKS)}", param_hint="--attack")
         if config.learning != "fedavg" or config.aggregator != "mean" or not config.fba:
             raise click.BadParameter("mode C sums masked updates", param_hint="--learning / --aggregator / --no-fba")
+    if config.rogue_generals >= config.validators:
+        raise click.BadParameter("at least one validator must be honest", param_hint="--rogue-generals")
+    if opts["keep"] is not None and (opts["chain_url"] == "anvil" or opts["store_url"] == "ipfs"):
+        raise click.BadParameter(
+            "a temporary devnet or IPFS node does not outlive the run: keep the in-process defaults or give URLs",
+            param_hint="--keep",
+        )
     if config.attackers > config.members:
         raise click.BadParameter("cannot have more attackers than members", param_hint="--attackers")
     err = Console(stderr=True)
@@ -61,7 +69,9 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         Progress(console=err, transient=True) as progress,
     ):
         task = progress.add_task("rounds", total=config.rounds)
-        result = run_simulation(config, chain_url, store_url, on_round=lambda _: progress.advance(task))
+        result = run_simulation(
+            config, chain_url, store_url, on_round=lambda _: progress.advance(task), keep=opts["keep"]
+        )
     accuracies = [r.global_accuracy for r in result.history]
     title = f"{config.dataset}, {config.learning}, {config.attack or 'no attack'}"
     plot = accuracy_plot(

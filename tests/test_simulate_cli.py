@@ -93,3 +93,11 @@ def test_mode_b_flags_are_refused_in_mode_a(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "only in mode B" in result.output
     result = CliRunner().invoke(main, ["simulate", "--mode", "B", "--rounds", "2", "--join-member-at", "5"])
     assert result.exit_code != 0 and "after the last round" in result.output
+
+
+def test_rogue_generals_and_a_kept_run_are_refused_where_they_cannot_be(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["simulate", "--validators", "4", "--rogue-generals", "4"])
+    assert result.exit_code != 0 and "at least one validator must be honest" in result.output
+    result = CliRunner().invoke(main, ["simulate", "--chain", "anvil", "--keep", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "does not outlive the run" in result.output
+    assert not (tmp_path / "run").exists()

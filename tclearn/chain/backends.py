@@ -30,7 +30,7 @@ from web3.exceptions import TransactionIndexingInProgress, TransactionNotFound
 from web3.providers.base import BaseProvider
 from web3.types import RPCEndpoint, TxReceipt
 
-from tclearn.errors import ChainError
+from tclearn.errors import ChainError, JournalError
 from tclearn.transport import failure, session_for
 
 RECEIPT_TIMEOUT_S = 120
@@ -130,8 +130,17 @@ class InProcessChain(Chain):
         self._last_ts = header["genesis_timestamp"]
         if journal and not entries:
             self._append(header)
-        for entry in entries[1:]:
-            self._replay(entry)
+        for number, entry in enumerate(entries[1:], start=2):
+            try:
+                self._replay(entry)
+            except Exception as exc:  # whatever py-evm refuses, the journal is not what it mined
+                raw = bytes.fromhex(entry["raw"]) if isinstance(entry.get("raw"), str) else None
+                raise JournalError(
+                    f"{journal}:{number} does not replay ({type(exc).__name__}: {exc}): the journal was "
+                    "edited or damaged after it was written",
+                    number,
+                    raw,
+                ) from exc
         self._hold_pending()
 
     @property

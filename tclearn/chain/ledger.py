@@ -24,6 +24,8 @@ from tclearn.chain.transact import send
 from tclearn.errors import ChainError
 
 ROLES = ("member", "validator", "supervisor", "auditor")
+BATCH = 500  # chain blocks whose timestamps one batch of JSON-RPC requests asks for
+LOG_SPAN = 50_000  # chain blocks one `eth_getLogs` covers when every event is read
 MODES = ("A", "B", "C")
 
 
@@ -432,37 +434,36 @@ class Ledger:
     def _read_block_record(self, block_id: int) -> BlockRecord:
         if block_id == 1:
             (log,) = self._logs("GenesisBlock", id=1)
-            a = log["args"]
-            return BlockRecord(1, 0, 0, "", a["modelHash"], a["cidDigest"], (), a["metadataHash"])
+            return genesis_record(log["args"])
         logs = self._logs("BlockProposed", id=block_id)
         if not logs:
             raise ChainError(f"no block {block_id} on the ledger")
-        return _proposed_block(logs[0]["args"])
+        return proposal_record(logs[0]["args"])
 
     def proposals(self) -> list[tuple[BlockRecord, Provenance]]:
         """Every proposed block, with the transaction that proposed it, in chain order."""
-        return [(_proposed_block(log["args"]), _provenance(log)) for log in self._logs("BlockProposed")]
+        return [(proposal_record(log["args"]), _provenance(log)) for log in self._logs("BlockProposed")]
 
     def registrations(self) -> list[tuple[UpdateRecord, Provenance]]:
         """Every registered update, with the transaction that registered it, in chain order."""
-        return [(_update_record(log["args"]), _provenance(log)) for log in self._logs("UpdateRegistered")]
+        return [(registration_record(log["args"]), _provenance(log)) for log in self._logs("UpdateRegistered")]
 
     def updates_on(self, parent: int) -> list[UpdateRecord]:
         """Every update registered as trained on block `parent`, oldest first."""
-        records = [_update_record(log["args"]) for log in self._logs("UpdateRegistered", parent=parent)]
+        records = [registration_record(log["args"]) for log in self._logs("UpdateRegistered", parent=parent)]
         self._update_records.update((r.id, r) for r in records)
         return records
 
     def registered_updates(self) -> list[UpdateRecord]:
         """Every registered update, oldest first."""
-        return [_update_record(log["args"]) for log in self._logs("UpdateRegistered")]
+        return [registration_record(log["args"]) for log in self._logs("UpdateRegistered")]
 
     def update_record(self, update_id: int) -> UpdateRecord:
         if update_id not in self._update_records:
             logs = self._logs("UpdateRegistered", id=update_id)
             if not logs:
                 raise ChainError(f"no update {update_id} on the ledger")
-            self._update_records[update_id] = _update_record(logs[0]["args"])
+            self._update_records[update_id] = registration_record(logs[0]["args"])
         return self._update_records[update_id]
 
     def closed_blocks(self, outcome: str) -> list[int]:
@@ -523,6 +524,37 @@ class Ledger:
     def block_time(self, number: int) -> int:
         """The timestamp of chain block `number`."""
         return int(self.chain.w3.eth.get_block(number)["timestamp"])
+
+    def block_times(self, numbers: list[int]) -> dict[int, int]:
+        """The timestamps of many chain blocks, in batches of JSON-RPC requests where the node
+        takes them (one round trip per `BATCH` blocks, not one per block)."""
+        w3, times = self.chain.w3, {}
+        if not self.chain.url.startswith("http"):
+            return {n: self.block_time(n) for n in numbers}
+        for start in range(0, len(numbers), BATCH):
+            chunk = numbers[start : start + BATCH]
+            with w3.batch_requests() as batch:
+                for n in chunk:
+                    batch.add(w3.eth.get_block(n))
+                found = batch.execute()
+            times |= {n: int(block["timestamp"]) for n, block in zip(chunk, found, strict=True)}
+        return times
+
+    def all_events(self, span: int = LOG_SPAN) -> list[dict[str, Any]]:
+        """Every event the ledger emitted, decoded, in chain order: one `eth_getLogs` per `span`
+        chain blocks (nodes cap what one request may cover)."""
+        handlers = {
+            getattr(self.contract.events, e["name"]).topic: getattr(self.contract.events, e["name"])()
+            for e in self.artifact.abi
+            if e["type"] == "event"
+        }
+        latest, found = self.chain.w3.eth.block_number, []
+        for start in range(0, latest + 1, span):
+            raw = self.chain.w3.eth.get_logs(
+                {"address": self.address, "fromBlock": start, "toBlock": min(latest, start + span - 1)}
+            )
+            found += [handlers[_hex(log["topics"][0])].process_log(log) for log in raw if log["topics"]]
+        return found
 
     # ------------------------------------------------------------------ internals
 
@@ -612,7 +644,13 @@ def _hex(topic: Any) -> str:
     return "0x" + bytes(topic).hex()
 
 
-def _proposed_block(a: Any) -> BlockRecord:
+def genesis_record(a: Any) -> BlockRecord:
+    """Block 1's record, from its `GenesisBlock` event's arguments."""
+    return BlockRecord(1, 0, 0, "", a["modelHash"], a["cidDigest"], (), a["metadataHash"])
+
+
+def proposal_record(a: Any) -> BlockRecord:
+    """A block's record, from its `BlockProposed` event's arguments."""
     return BlockRecord(
         a["id"],
         a["parent"],
@@ -629,7 +667,8 @@ def _provenance(log: Any) -> Provenance:
     return Provenance(log["transactionHash"].hex(), int(log["blockNumber"]))
 
 
-def _update_record(a: Any) -> UpdateRecord:
+def registration_record(a: Any) -> UpdateRecord:
+    """An update's record, from its `UpdateRegistered` event's arguments."""
     return UpdateRecord(
         a["id"], a["member"], a["parent"], a["weightsHash"], a["cidDigest"], a["samples"], a["batchSize"]
     )

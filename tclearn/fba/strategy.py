@@ -156,6 +156,18 @@ class Unscreened(Strategy):
         return {**self.inner.recipe(), "screened": False}
 
 
+@dataclass(frozen=True)
+class Careless(Unscreened):
+    """A Byzantine general's way: it declares the coalition's recipe and leaves nothing out that
+    passed integrity, attackers' updates included (`tclearn.attacks.rogue_general`). Only the
+    validators' votes stand between its candidate and the head."""
+
+    screens: bool = True  # integrity still refuses what cannot be read or is an outlier
+
+    def recipe(self) -> dict[str, Any]:
+        return self.inner.recipe()
+
+
 def strategy_for(
     learning: str, rule: str = "mean", params: Mapping[str, Any] | None = None, screen: bool = True
 ) -> Strategy:

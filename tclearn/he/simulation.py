@@ -87,6 +87,7 @@ class EncryptedSimulation:
         metadata_cid = store.put(json.dumps(metadata, sort_keys=True).encode())
         architecture = default_architecture(self.dataset, config.hidden, "frozen-linear")
         rules = config.rules(architecture)
+        store.put(rules.document())  # the document whose digest the ledger fixes, for anyone to read
         params = LedgerParams("C", config.min_batch_size, 300, 600, 86_400, rules.digest())
         genesis = Genesis(sha256(genesis_head), cid_digest(store.put(genesis_head)), cid_digest(metadata_cid))
         self.coalition = ephemeral_coalition(

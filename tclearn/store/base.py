@@ -15,7 +15,15 @@ from tclearn.store.cid import cid_digest, digest_to_cid
 
 
 class StoreError(TCLearnError):
-    """Content missing or unreachable, or not what its address or the chain promises."""
+    """Content missing or unreachable, or not what its address or the chain promises.
+
+    `reason` says which, for an auditor to report: `missing`, `altered` (the bytes do not hash
+    back to their CID; `actual` is the CID they do hash to), `hash` (not the SHA-256 the chain
+    committed to) or `unreachable` (the default)."""
+
+    def __init__(self, message: str, reason: str = "unreachable", actual: str | None = None):
+        super().__init__(message)
+        self.reason, self.actual = reason, actual
 
 
 class ContentStore(Protocol):
@@ -34,7 +42,7 @@ def fetch_verified(store: ContentStore, cid: str, sha256: bytes) -> bytes:
     """The bytes behind `cid`, refused unless their SHA-256 is the one committed on chain."""
     data = store.get(cid)
     if hashlib.sha256(data).digest() != sha256:
-        raise StoreError(f"the bytes stored under {cid} do not match the SHA-256 committed on chain")
+        raise StoreError(f"the bytes stored under {cid} do not match the SHA-256 committed on chain", "hash")
     return data
 
 

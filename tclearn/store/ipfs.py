@@ -44,8 +44,8 @@ class IpfsStore:
     def get(self, cid: str) -> bytes:
         cid_digest(cid)
         data = self._call("cat", params={"arg": cid, "timeout": f"{self._fetch_timeout}s"}).content
-        if cid_v0(data) != cid:
-            raise StoreError(f"the bytes the IPFS node returned for {cid} do not match that CID")
+        if (actual := cid_v0(data)) != cid:
+            raise StoreError(f"the bytes the IPFS node returned for {cid} do not match that CID", "altered", actual)
         return data
 
     def _call(self, command: str, **kwargs: object) -> requests.Response:
@@ -63,7 +63,8 @@ class IpfsStore:
                 return response
             message = _error_message(response)
             if command == "cat" and ("not found" in message.lower() or "timed out" in message.lower()):
-                raise StoreError(f"{kwargs['params']['arg']} is not available from the IPFS node at {self.url}")
+                missing = kwargs["params"]["arg"]  # type: ignore[index]
+                raise StoreError(f"{missing} is not available from the IPFS node at {self.url}", "missing")
             raise StoreError(f"IPFS node at {self.url} refused {command}: {message}")
         raise AssertionError("unreachable")
 

@@ -31,9 +31,9 @@ class LocalStore:
         try:
             data = self._path(cid).read_bytes()
         except FileNotFoundError as exc:
-            raise StoreError(f"{cid} is not in the store at {self.root}") from exc
-        if cid_v0(data) != cid:
-            raise StoreError(f"stored bytes of {cid} do not match their CID: the store is damaged")
+            raise StoreError(f"{cid} is not in the store at {self.root}", "missing") from exc
+        if (actual := cid_v0(data)) != cid:
+            raise StoreError(f"stored bytes of {cid} do not match their CID: the store is damaged", "altered", actual)
         return data
 
     def _path(self, cid: str) -> Path:

@@ -12,6 +12,9 @@ import pytest
 import tenseal as ts
 from eth_utils import keccak, to_checksum_address
 
+from tclearn.audit.coalition import Audited
+from tclearn.audit.history import History
+from tclearn.audit.verify import verify
 from tclearn.chain.backends import connect
 from tclearn.he import ckks, head, wire
 from tclearn.he.records import AGGREGATE, VOTE, dump_head
@@ -154,13 +157,24 @@ def test_whose_copy_by_hash_and_after_rerandomisation(run) -> None:
 
 @pytest.mark.anvil
 @pytest.mark.ipfs
-def test_simulate_mode_c_on_anvil_and_a_real_ipfs_node(anvil_url: str, ipfs_url: str) -> None:
+def test_simulate_mode_c_on_anvil_and_a_real_ipfs_node(anvil_url: str, ipfs_url: str, tmp_path: Path) -> None:
     """The same run on real parts: anvil's JSON-RPC and js-ipfs's HTTP API, contexts of 35 MB
-    and copies stored through it."""
+    and copies stored through it; an auditor then verifies the whole history from them."""
     config = SimulationConfig(mode="C", rounds=2, members=3, validators=3, seed=1)
-    result = run_simulation(config, anvil_url, ipfs_url)
+    result = run_simulation(config, anvil_url, ipfs_url, keep=tmp_path / "run")
     assert result.accepted == 2 and result.honest_accepted == result.honest_proposed == 6
     assert abs(result.final_accuracy - result.plaintext_accuracy) <= 0.03
+    verified = Audited.at(tmp_path / "run").verify()
+    assert verified.ok, verified.problems
+    assert verified.objects_checked > 3 * 3 * 2, "models, updates, copies, contexts and decryption answers"
+
+
+def test_an_auditor_verifies_the_copies_and_the_decryption_log(run) -> None:
+    simulation, _, _ = run
+    result = verify(History.read(simulation.ctx.ledger), simulation.ctx.store)
+    assert result.ok, result.problems
+    copies = len(simulation.ctx.ledger.copies_issued())
+    assert result.objects_checked >= copies + len(simulation.ctx.ledger.decryption_requests())
 
 
 def test_bad_requests_are_answered_refused_and_never_stall_the_supervisor(run) -> None:

@@ -1,0 +1,112 @@
+"""What an auditor audits: a coalition directory (its `coalition.json`) or a simulation kept with
+`tclearn simulate --keep DIR` (its `simulation.json`). Either names a chain, a ledger and a
+store; a coalition also holds the settings document its nodes run by. What cannot even be
+opened, an edited chain journal, is a problem of its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hexbytes import HexBytes
+from web3 import Web3
+
+from tclearn.audit.history import History
+from tclearn.audit.verify import Verification, verify
+from tclearn.chain.artifacts import ledger_interface
+from tclearn.chain.backends import connect
+from tclearn.chain.ledger import Ledger
+from tclearn.config import CONFIG_NAME, CoalitionConfig
+from tclearn.errors import ConfigError, JournalError
+from tclearn.rules import CoalitionRules
+from tclearn.store import open_store
+from tclearn.store.base import ContentStore
+
+RECORD = "simulation.json"  # in a kept simulation's directory: where its ledger and store are, who is who
+
+
+def write_record(directory: Path, chain_url: str, ledger: str, store_url: str, names: dict[str, str]) -> None:
+    """What `Audited.at` reads of a kept simulation."""
+    document = {"chain": chain_url, "ledger": ledger, "store": store_url, "names": names}
+    (directory / RECORD).write_text(json.dumps(document, indent=1) + "\n")
+
+
+@dataclass(frozen=True)
+class Audited:
+    directory: Path
+    chain_url: str
+    ledger: str
+    store_url: str
+    names: dict[str, str] = field(default_factory=dict)
+    rules: CoalitionRules | None = None  # the settings the coalition's nodes run by
+
+    @classmethod
+    def at(cls, directory: Path) -> Audited:
+        if (directory / CONFIG_NAME).exists():
+            config = CoalitionConfig.load(directory)
+            if config.ledger is None:
+                raise ConfigError(f"coalition {config.name} is not deployed yet: nothing to audit")
+            names = {p.address: name for name, p in config.participants.items()}
+            return cls(directory, config.chain_url(), config.ledger.address, config.store_url(), names, config.rules)
+        if (directory / RECORD).exists():
+            record = json.loads((directory / RECORD).read_text())
+            return cls(directory, record["chain"], record["ledger"], record["store"], dict(record["names"]))
+        raise ConfigError(f"{directory} holds neither a coalition ({CONFIG_NAME}) nor a kept simulation ({RECORD})")
+
+    @contextmanager
+    def opened(self) -> Iterator[tuple[Ledger, ContentStore]]:
+        """The ledger and the store, the chain closed afterwards."""
+        chain = connect(self.chain_url, self.directory)
+        try:
+            yield Ledger(chain, self.ledger), open_store(self.store_url, self.directory)
+        finally:
+            chain.close()
+
+    def verify(self, from_block: int = 1) -> Verification:
+        """`tclearn audit verify`."""
+        try:
+            with self.opened() as (ledger, store):
+                history = History.read(ledger)
+                extra = [_grants_check(ledger, store)] if history.params.mode == "B" else []
+                return verify(history, store, self.rules, from_block, extra)
+        except JournalError as exc:
+            result = Verification()
+            result.flag(_block_of(exc.raw), "journal", str(exc))
+            return result
+
+
+def _grants_check(ledger: Ledger, store: ContentStore) -> Callable[[History, Verification], None]:
+    """Mode B: every key grant went to an account that held a role when it was granted."""
+
+    def check(_history: History, result: Verification) -> None:
+        from tclearn.privacy.access import access_log
+
+        for grant in access_log(ledger, store)["grants"]:
+            if not grant["role"]:
+                block = grant["blocks"][0] if grant["blocks"] else grant.get("parent")
+                result.flag(
+                    block, "grant", f"the {grant['object']} key was granted to {grant['account']}, who held no role"
+                )
+
+    return check
+
+
+def _block_of(raw: bytes | None) -> int | None:
+    """The ledger block a journal entry's transaction was about, if it is a ledger call that
+    names one (a vote, an expiry, an update's parent)."""
+    if raw is None:
+        return None
+    try:
+        from eth_account.typed_transactions import TypedTransaction
+
+        data = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["data"]
+        _function, args = Web3().eth.contract(abi=ledger_interface().abi).decode_function_input(data)
+    except Exception:  # not a typed ledger call: the deployment, a transfer, garbage
+        return None
+    named: dict[str, Any] = dict(args)
+    value = named.get("id", named.get("parent", named.get("blockId")))
+    return int(value) if value is not None else None
