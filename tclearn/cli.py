@@ -796,18 +796,30 @@ def audit_trace(directory: Path, target: str, as_json: bool) -> None:
 
 @audit.command(name="verify")
 @click.option("--from", "from_block", type=click.IntRange(1), default=1, show_default=True, help="First block checked.")
+@click.option("--recompute", is_flag=True, help="Evaluate each accepted model on G and compare with the votes.")
+@click.option(
+    "--global-test",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="With --recompute: G (CSV or image folder); default: the demonstration task's.",
+)
+@click.option("--as", "name", default=None, help="With --recompute: whose key opens the models [the first auditor].")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @readable_errors
-def audit_verify(directory: Path, from_block: int, as_json: bool) -> None:
+def audit_verify(
+    directory: Path, from_block: int, recompute: bool, global_test: Path | None, name: str | None, as_json: bool
+) -> None:
     """Re-derive everything that can be: stored objects against their CIDs and hashes, votes,
     quorums, general draws, parent links, the settings document, mode B's grants and mode C's
     copies and decryptions. Exit 1 when anything disagrees, each problem named with its block."""
     from tclearn.audit.coalition import Audited
 
-    result = Audited.at(directory).verify(from_block)
+    result = Audited.at(directory).verify(from_block, recompute, name, global_test)
     data = result.as_dict()
     verdict = f"{'ok' if result.ok else 'FAILED'}: {data['blocks']} blocks, {data['objects_checked']} objects checked"
+    if result.recomputed is not None:
+        verdict += f"; {result.recomputed[0]} models evaluated on G, {result.recomputed[1]} votes compared"
     lines = [verdict] + [f"  block {p.block or '-'}: {p.kind}: {p.detail}" for p in result.problems]
     emit(data, as_json, "\n".join(lines))
     if not result.ok:

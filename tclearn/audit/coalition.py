@@ -6,7 +6,7 @@ opened, an edited chain journal, is a problem of its own."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,33 +66,64 @@ class Audited:
         finally:
             chain.close()
 
-    def verify(self, from_block: int = 1) -> Verification:
-        """`tclearn audit verify`."""
+    def verify(
+        self, from_block: int = 1, recompute: bool = False, name: str | None = None, global_test: Path | None = None
+    ) -> Verification:
+        """`tclearn audit verify`; with `recompute`, also `--recompute`: the models opened as
+        participant `name` (default: the coalition's first auditor), on G from `global_test` or
+        the demonstration task."""
+        if recompute and self.rules is None:
+            raise ConfigError("--recompute needs a coalition directory: a kept simulation holds no G to evaluate on")
+        if recompute and self.rules is not None and self.rules.mode == "C":
+            raise ConfigError("mode C's models are encrypted for the supervisor alone: they cannot be recomputed")
         try:
             with self.opened() as (ledger, store):
                 history = History.read(ledger)
-                extra = [_grants_check(ledger, store)] if history.params.mode == "B" else []
-                return verify(history, store, self.rules, from_block, extra)
+                result = verify(history, store, self.rules, from_block)
+                if history.params.mode == "B":
+                    check_grants(ledger, store, result)
         except JournalError as exc:
             result = Verification()
             result.flag(_block_of(exc.raw), "journal", str(exc))
             return result
+        if recompute:  # a node of its own: the in-process chain serves one connection at a time
+            self._recompute(history, result, name, global_test, from_block)
+        result.problems.sort(key=lambda p: (p.block or 0, p.kind))
+        return result
+
+    def _recompute(
+        self, history: History, result: Verification, name: str | None, path: Path | None, from_block: int
+    ) -> None:
+        from tclearn.audit.recompute import recompute
+        from tclearn.nodes.site import global_test_set, open_node
+
+        if name is None:
+            auditors = [n for n, p in CoalitionConfig.load(self.directory).participants.items() if "auditor" in p.roles]
+            name = auditors[0] if auditors else "operator"
+        node = open_node(self.directory, name)
+        try:
+            result.recomputed = recompute(
+                history.blocks(),
+                lambda block: node.ctx.block_weights(block)[1],
+                node.ctx.family,
+                global_test_set(node, path),
+                result,
+                from_block,
+            )
+        finally:
+            node.close()
 
 
-def _grants_check(ledger: Ledger, store: ContentStore) -> Callable[[History, Verification], None]:
+def check_grants(ledger: Ledger, store: ContentStore, result: Verification) -> None:
     """Mode B: every key grant went to an account that held a role when it was granted."""
+    from tclearn.privacy.access import access_log
 
-    def check(_history: History, result: Verification) -> None:
-        from tclearn.privacy.access import access_log
-
-        for grant in access_log(ledger, store)["grants"]:
-            if not grant["role"]:
-                block = grant["blocks"][0] if grant["blocks"] else grant.get("parent")
-                result.flag(
-                    block, "grant", f"the {grant['object']} key was granted to {grant['account']}, who held no role"
-                )
-
-    return check
+    for grant in access_log(ledger, store)["grants"]:
+        if not grant["role"]:
+            block = grant["blocks"][0] if grant["blocks"] else grant.get("parent")
+            result.flag(
+                block, "grant", f"the {grant['object']} key was granted to {grant['account']}, who held no role"
+            )
 
 
 def _block_of(raw: bytes | None) -> int | None:

@@ -16,7 +16,6 @@ A problem names its block (None: the coalition as a whole), its kind and what wa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -55,6 +54,7 @@ class Verification:
     blocks: int = 0
     objects_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
+    recomputed: tuple[int, int] | None = None  # with --recompute: models evaluated, votes compared
 
     @property
     def ok(self) -> bool:
@@ -64,12 +64,15 @@ class Verification:
         self.problems.append(Problem(block, kind, detail))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "ok": self.ok,
             "blocks": self.blocks,
             "objects_checked": self.objects_checked,
             "problems": [asdict(p) for p in self.problems],
         }
+        if self.recomputed is not None:
+            data["recomputed"] = {"models": self.recomputed[0], "votes_compared": self.recomputed[1]}
+        return data
 
 
 def verify(
@@ -77,7 +80,6 @@ def verify(
     store: ContentStore,
     rules: CoalitionRules | None = None,
     from_block: int = 1,
-    extra: Iterable[Callable[[History, Verification], None]] = (),
 ) -> Verification:
     """Every check on the history (blocks numbered `from_block` and after; the replays that
     decide them start at the genesis), its stored objects and, given the coalition's local
@@ -91,8 +93,6 @@ def verify(
     check_objects(history, store, objects(history, blocks, from_block), result)
     if history.params.mode == "C":
         check_supervision(history, blocks, from_block, result)
-    for check in extra:
-        check(history, result)
     result.problems.sort(key=lambda p: (p.block or 0, p.kind))
     return result
 

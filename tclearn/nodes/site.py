@@ -79,6 +79,18 @@ def member_data(node: Node, data: Path | None) -> tuple[np.ndarray, np.ndarray]:
 TestSets = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # (G x, y), (L x, y)
 
 
+def global_test_set(node: Node, path: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """G: from a file (CSV or image folder), or the demonstration task's (what an auditor that
+    recomputes the validators' figures evaluates on)."""
+    if path is not None:
+        g = load_local_data(
+            path, node.ctx.family.spec.input_shape, node.ctx.family.spec.num_classes, node.config.rules.preprocess()
+        )
+        return g.x, g.y
+    dataset, split = _task_split(node.config)
+    return dataset.x[split.global_test], dataset.y[split.global_test]
+
+
 def validator_test_sets(node: Node, global_path: Path | None, local_path: Path | None) -> TestSets:
     """A validator's test sets: G and its own L, from files (CSV or image folders) or from the
     demonstration task."""
