@@ -4,6 +4,7 @@
 #   .venv-slither/  slither, apart: it pins web3<8, the project uses web3 8
 #   node_modules/   solc (WASM), anvil, forge, Hardhat, OpenZeppelin, from package-lock.json
 #   Fashion-MNIST   Debian's dataset-fashion-mnist, when run as root
+#   Chromium        Debian's chromium, when run as root: the test session renders the audit report
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,15 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null
   else
     echo "Fashion-MNIST is not installed; for that track run: sudo apt-get install dataset-fashion-mnist" >&2
+  fi
+fi
+
+# Debian's Chromium renders the auditor's HTML report in a test (headless; no CDN, no network).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "Chromium is not installed; for the report's browser test run: sudo apt-get install chromium" >&2
   fi
 fi
 

@@ -826,6 +826,22 @@ def audit_verify(
         raise SystemExit(1)
 
 
+@audit.command(name="report")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def audit_report(directory: Path, out: Path, as_json: bool) -> None:
+    """A self-contained HTML report (lineage graph, accuracy per round, vote matrix, members'
+    contributions, the verify result; access and copies in modes B and C), the lineage as W3C
+    PROV-JSON, and a model card per accepted model, in OUT."""
+    from tclearn.audit.coalition import Audited
+
+    written = Audited.at(directory).report(out)
+    data = {"out": str(out), "files": [str(p) for p in written]}
+    emit(data, as_json, f"report written to {out / 'index.html'} ({len(written)} files)")
+
+
 @audit.command(name="whose")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(

@@ -24,7 +24,7 @@ from tclearn.config import CONFIG_NAME, CoalitionConfig
 from tclearn.errors import ConfigError, JournalError
 from tclearn.rules import CoalitionRules
 from tclearn.store import open_store
-from tclearn.store.base import ContentStore
+from tclearn.store.base import ContentStore, StoreError, get_json
 
 RECORD = "simulation.json"  # in a kept simulation's directory: where its ledger and store are, who is who
 
@@ -43,6 +43,8 @@ class Audited:
     store_url: str
     names: dict[str, str] = field(default_factory=dict)
     rules: CoalitionRules | None = None  # the settings the coalition's nodes run by
+    title: str = ""
+    task: dict[str, Any] | None = None  # a demonstration coalition's data
 
     @classmethod
     def at(cls, directory: Path) -> Audited:
@@ -51,10 +53,15 @@ class Audited:
             if config.ledger is None:
                 raise ConfigError(f"coalition {config.name} is not deployed yet: nothing to audit")
             names = {p.address: name for name, p in config.participants.items()}
-            return cls(directory, config.chain_url(), config.ledger.address, config.store_url(), names, config.rules)
+            ledger, store = config.ledger.address, config.store_url()
+            title = f"Coalition {config.name}"
+            return cls(directory, config.chain_url(), ledger, store, names, config.rules, title, config.task or None)
         if (directory / RECORD).exists():
             record = json.loads((directory / RECORD).read_text())
-            return cls(directory, record["chain"], record["ledger"], record["store"], dict(record["names"]))
+            title = f"Simulation kept in {directory.name}"
+            return cls(
+                directory, record["chain"], record["ledger"], record["store"], dict(record["names"]), None, title
+            )
         raise ConfigError(f"{directory} holds neither a coalition ({CONFIG_NAME}) nor a kept simulation ({RECORD})")
 
     @contextmanager
@@ -112,6 +119,29 @@ class Audited:
             )
         finally:
             node.close()
+
+    def report(self, out: Path) -> list[Path]:
+        """`tclearn audit report --out DIR`: the HTML report, PROV-JSON and model cards."""
+        from tclearn.audit.report import Report, excluded_by_block, intended_data, write_report
+        from tclearn.privacy.access import access_log
+
+        result = self.verify()
+        with self.opened() as (ledger, store):
+            history = History.read(ledger)
+            try:
+                rules = get_json(store, history.params.rules_digest)
+            except (StoreError, ValueError):
+                rules = None
+            report = Report(
+                title=self.title or "TCLearn audit",
+                history=history,
+                names=self.names,
+                verification=result,
+                excluded=excluded_by_block(history.blocks(), store),
+                grants=access_log(ledger, store, self.names)["grants"] if history.params.mode == "B" else [],
+                intended_data=intended_data(rules, self.task),
+            )
+        return write_report(report, out)
 
 
 def check_grants(ledger: Ledger, store: ContentStore, result: Verification) -> None:
