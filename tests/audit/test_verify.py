@@ -19,15 +19,21 @@ from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
 from web3 import Web3
 
-from tclearn.audit.coalition import Audited
+from tclearn.audit.coalition import Audited, check_grants
 from tclearn.audit.history import History
 from tclearn.audit.trace import trace
 from tclearn.audit.verify import verify
 from tclearn.chain.artifacts import ledger_interface
+from tclearn.chain.backends import connect
 from tclearn.cli import main
+from tclearn.model.weights import sha256
+from tclearn.privacy.envelope import seal
+from tclearn.privacy.keys import DEFAULT_KEM, ParticipantKey
+from tclearn.privacy.vault import update_context
 from tclearn.rules import CoalitionRules
-from tclearn.simulate import SimulationConfig, run_simulation
-from tclearn.store.cid import digest_to_cid
+from tclearn.simulate import Simulation, SimulationConfig, run_simulation
+from tclearn.store import open_store
+from tclearn.store.cid import cid_digest, digest_to_cid
 
 pytestmark = pytest.mark.slow  # a coalition trains for a few rounds
 
@@ -192,3 +198,26 @@ def test_a_mode_b_history_verifies_with_its_grants(tmp_path: Path) -> None:
     run_simulation(config, "inprocess", keep=tmp_path / "run")
     code, data = audit(tmp_path / "run", "verify")
     assert code == 0 and data["ok"], data["problems"]
+
+
+def test_a_mode_b_key_granted_to_an_outsider_is_named(tmp_path: Path) -> None:
+    """A member seals its update for an account that holds no role as well as for the coalition:
+    the object is what the chain committed to, and the grant is what is wrong."""
+    chain = connect("inprocess:memory")
+    try:
+        store = open_store("local", tmp_path)
+        simulation = Simulation(SimulationConfig(members=4, validators=4, rounds=2, mode="B"), chain, store)
+        simulation.run()
+        ledger, member = simulation.ctx.ledger, simulation.coalition.members[0]
+        head = ledger.cursor().head
+        grantees = {simulation.coalition.outsider.address: ParticipantKey.generate(DEFAULT_KEM).public_bytes()}
+        blob, _, _ = seal(b"an update", update_context(ledger, head, member.address), DEFAULT_KEM, grantees)
+        update = ledger.register_update(member, head, sha256(blob), cid_digest(store.put(blob)), 100, 16)
+        history = History.read(ledger)
+        result = verify(history, store)
+        assert result.ok, "the chain and the store agree"
+        check_grants(ledger, store, result)
+    finally:
+        chain.close()
+    assert [(p.block, p.kind) for p in result.problems] == [(head, "grant")]
+    assert simulation.coalition.outsider.address in result.problems[0].detail and update > 0
