@@ -13,9 +13,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # torch is imported where an attack runs, so the CLI can list attacks cheaply
-    from tclearn.fba.context import CoalitionContext
-    from tclearn.fba.propose import Screened
-    from tclearn.fba.vote import Voter
     from tclearn.model.family import State
 
 ATTACKS = ("label-flip", "noise", "sign-flip", "scale", "free-ride", "replay", "backdoor", "slow-poison")
@@ -76,13 +73,3 @@ def poisoned_update(attack: str, inputs: AttackInputs) -> State:
     if attack == "replay":
         return {k: v.clone() for k, v in inputs.ancestor.items()}
     raise ValueError(f"unknown attack {attack!r}: one of {', '.join(ATTACKS)}")
-
-
-def rogue_general(ctx: CoalitionContext, voter: Voter) -> Screened:
-    """A Byzantine general's candidate: every update trained on the head that passed integrity,
-    attackers' included, combined by the coalition's declared recipe (`Careless`). A builder for
-    `tclearn.engine.steps.General`."""
-    from tclearn.fba.propose import build_candidate
-    from tclearn.fba.strategy import Careless
-
-    return build_candidate(ctx, voter.evaluator, Careless(voter.strategy))  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from eth_account.signers.local import LocalAccount
 
-from tclearn.attacks import AttackInputs, backdoor_target, poisoned_update, rogue_general, with_trigger
+from tclearn.attacks import AttackInputs, backdoor_target, poisoned_update, with_trigger
 from tclearn.chain.backends import Chain, connect
 from tclearn.chain.deploy import Genesis
 from tclearn.chain.ephemeral import EphemeralCoalition, ephemeral_coalition
@@ -30,7 +30,8 @@ from tclearn.engine.steps import General, ValidatorRole, submit_update
 from tclearn.errors import ChainError, ConfigError
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.policy import Tolerance
-from tclearn.fba.strategy import Strategy, declared_step
+from tclearn.fba.propose import Screened, build_candidate
+from tclearn.fba.strategy import Careless, Strategy, declared_step
 from tclearn.fba.viability import Evaluator
 from tclearn.fba.vote import Voter
 from tclearn.model.architectures import ArchitectureSpec, build
@@ -541,6 +542,13 @@ def names_of(simulation: Any, config: SimulationConfig) -> dict[str, str]:
         attacking = config.attack is not None and i < config.attackers
         names[m.address] = f"member-{i + 1}" + (f" ({config.attack} attacker)" if attacking else "")
     return names
+
+
+def rogue_general(ctx: CoalitionContext, voter: Voter) -> Screened:
+    """A Byzantine general's candidate (`--rogue-generals`): every update trained on the head
+    that passed integrity, attackers' included, combined by the coalition's declared recipe
+    (`Careless`). A builder for `tclearn.engine.steps.General`."""
+    return build_candidate(ctx, voter.evaluator, Careless(voter.strategy))  # type: ignore[arg-type]
 
 
 def _opens(ctx: CoalitionContext, block: int) -> bool:
