@@ -22,6 +22,17 @@ strongest pull of every patch and class. Diluted so, they turn few inputs at onc
 it (docs/RESULTS.md, section 6). The strongest pull is searched every round, and only the
 updates decide: a clean round's strongest pulls are nobody's in particular.
 
+A clean model has patch sensitivities of its own (on Fashion-MNIST a bright square reads as
+"sandal"), and they are in its parent too: so only the rise over the parent counts. Each update
+is then run on the suspects' stamped inputs and on the clean ones. An update carries the trigger
+when it pushes the margin toward the class far beyond the round's other updates: more than 3
+MADs over their median, and by `MARGIN` at least, measured in the update's own spread of
+logits. A member that holds mostly one class moves some patches toward it by up to 2 of its
+spreads; the attackers of the study moved their trigger by 5 to 9 in the first rounds and by 3
+to 7 by round 18, as their models grew confident (a bar of 4 let one in from round 17). The
+median is the round's: a set of updates chosen to hold mostly attackers cannot raise it
+(`Judgements.peers`).
+
 Patches are squares on the last two axes of an image; tables are not searched. On the
 breast-cancer table, windows of adjacent features set to G's extremes moved a skewed honest
 member's margin past the bar (a false `backdoor` on a Dirichlet 0.1 split), and adjacent
@@ -44,7 +55,7 @@ PROBES = 32  # inputs of G a suspect patch is measured on
 COARSE = 8  # the first of them, stamped with every patch
 SUSPECTS = 3  # classes whose strongest patch is put to the updates, those pulled hardest first
 SIDE, STRIDE = 4, 2  # every 3×3 trigger lies inside one patch
-MARGIN = 4.0  # in the update's logit spreads: a skewed member's own pull on a patch stays below it
+MARGIN = 2.5  # in the update's logit spreads: above a skewed member's own pull (2), below a late attacker's (3)
 MADS = 3.0
 
 
@@ -137,7 +148,7 @@ class TriggerSearch:
         logits on the probes and a way to run it. A member holding one or two classes answers
         with large logits everywhere, and moves a patch toward its classes by as many logits as
         a backdoor does (8 against 6–26 on Fashion-MNIST at α = 0.1); in its own units it moves
-        it by at most 2, a backdoor by 7 or more."""
+        it by at most 2, a backdoor by 3 to 9."""
         shift = run(self.on(suspect.patch)) - clean
         others = np.delete(shift, suspect.target, axis=1).mean(1)
         scale = max(float(np.mean(clean.std(1))), 1e-6)
