@@ -1,6 +1,6 @@
-"""`tclearn audit verify --recompute` on a coalition run through the node commands: the auditor
-opens each accepted model with its own key, evaluates it on G, and finds the figures every
-accepting validator reported; figures measured on another G are named."""
+"""`tclearn audit verify --recompute` on a coalition run through the node commands, in modes A
+and B: the auditor opens each accepted model (mode B: with its own key), evaluates it on G, and
+finds the figures every accepting validator reported; figures measured on another G are named."""
 
 from __future__ import annotations
 
@@ -26,12 +26,14 @@ def run(directory: Path, *args: str) -> dict:
     return json.loads(result.stdout) if "--json" in args else {}
 
 
-@pytest.fixture(scope="module")
-def coalition(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["A", "B"])
+def coalition(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Mode B: every model sealed; the auditor opens them with its own key."""
     directory = tmp_path_factory.mktemp("coalition")
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("TCLEARN_PASSWORD", "audit-test")
-    run(directory, "init", "--members", "3", "--validators", "4", "--scrypt-n", "1024", "--gather", "0")
+    init = ["init", "--mode", request.param, "--members", "3", "--validators", "4", "--scrypt-n", "1024"]
+    run(directory, *init, "--gather", "0")
     run(directory, "deploy")
     for _ in range(2):
         for i in (1, 2, 3):

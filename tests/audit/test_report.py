@@ -84,3 +84,15 @@ def test_prov_and_model_cards_describe_the_lineage(report: Path) -> None:
     card = cards[-1].read_text()
     assert "Lineage digest" in card and "blocks 1, 4, 6" in card
     assert "label-flip attacker" not in card, "an attacker's data is not in the accepted lineage"
+
+
+def test_a_mode_b_report_lists_the_access_grants(tmp_path: Path) -> None:
+    config = SimulationConfig(members=4, validators=4, rounds=2, mode="B", remove_member_at=2)
+    run_simulation(config, "inprocess", keep=tmp_path / "run")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["--dir", str(tmp_path / "run"), "audit", "report", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    page = (out / "index.html").read_text()
+    grants = re.search(r"<table id='grants'>(.*?)</table>", page, re.S)
+    assert grants and grants.group(1).count("<tr>") > 10, "every model and update key, each grantee"
+    assert "class='ok' id='verdict'" in page
