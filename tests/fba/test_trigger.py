@@ -235,3 +235,16 @@ def test_the_parents_patch_pulls_are_remembered() -> None:
     before = evaluator.forwarded
     np.testing.assert_array_equal(evaluator.patch_pulls(FAMILY.load(FAMILY.dump(HONEST))), first)
     assert evaluator.forwarded == before
+
+
+def test_a_median_coalition_searches_the_updates_mean() -> None:
+    """A coordinate median hides two attackers among six (its candidate has no trigger to find),
+    yet their coordinates leak into it over rounds: the search reads the updates' mean."""
+    evaluator = Evaluator(FAMILY, G_X, G_Y, G_X[::4], G_Y[::4], Tolerance())
+    judged = Judgements.of(evaluator, FAMILY, FederatedAveraging("median"), HONEST)
+    attackers = [an_update(1, with_backdoor(nudged(1), 12.0)), an_update(2, with_backdoor(nudged(2), 12.0))]
+    honest = [an_update(10 + i, nudged(10 + i)) for i in range(4)]
+    assert judged.backdoor_carriers([*attackers, *honest]) == {1: "backdoor", 2: "backdoor"}
+    median = evaluator.patch_pulls(judged.aggregate([*attackers, *honest]))
+    mean = evaluator.patch_pulls(judged.pooled([*attackers, *honest]))
+    assert mean.max() > median.max(), "the mean shows the pull the median hides"
