@@ -18,6 +18,7 @@ import json
 import statistics
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,11 +144,8 @@ def _verification(result: Verification) -> str:
         if result.ok
         else f"<p class='bad' id='verdict'>{len(result.problems)} problems in {result.blocks} blocks</p>"
     )
-    rows = "".join(
-        f"<tr><td>{p.block or '-'}</td><td>{html.escape(p.kind)}</td><td>{html.escape(p.detail)}</td></tr>"
-        for p in result.problems
-    )
-    return verdict + (f"<table><tr><th>block</th><th>kind</th><th>detail</th></tr>{rows}</table>" if rows else "")
+    rows = [(p.block or "-", p.kind, p.detail) for p in result.problems]
+    return verdict + (_table("problems", ("block", "kind", "detail"), rows) if rows else "")
 
 
 def _lineage_svg(blocks: dict[int, Block], lineage: list[int]) -> str:
@@ -284,45 +282,63 @@ def contributions(
     return table
 
 
-def _contributions(report: Report, blocks: dict[int, Block], updates: dict[int, Update], lineage: list[int]) -> str:
-    rows = []
-    for member, row in sorted(contributions(report, blocks, updates, lineage).items(), key=lambda i: report.name(i[0])):
-        why = ", ".join(f"{reason} ×{n}" for reason, n in row["left_out"].most_common()) or "—"
-        rows.append(
-            f"<tr><td>{html.escape(report.name(member))}</td><td class='num'>{row['submitted']}</td>"
-            f"<td class='num'>{row['accepted']}</td><td class='num'>{row['refused']}</td>"
-            f"<td>{html.escape(why)}</td></tr>"
+def _table(ident: str, header: Sequence[str], rows: Iterable[Sequence[object]], numeric: int = 0) -> str:
+    """An HTML table of plain-text cells (escaped here); the first `numeric` columns after the
+    first are right-aligned."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class='num'>{html.escape(str(c))}</td>" if 0 < i <= numeric else f"<td>{html.escape(str(c))}</td>"
+            for i, c in enumerate(row)
         )
-    return (
-        "<table id='contributions'><tr><th>member</th><th>submitted</th><th>in the lineage</th>"
-        f"<th>in refused candidates</th><th>left out by a general</th></tr>{''.join(rows)}</table>"
+        + "</tr>"
+        for row in rows
     )
+    return f"<table id='{ident}'><tr>{head}</tr>{body}</table>"
+
+
+def _contributions(report: Report, blocks: dict[int, Block], updates: dict[int, Update], lineage: list[int]) -> str:
+    table = sorted(contributions(report, blocks, updates, lineage).items(), key=lambda i: report.name(i[0]))
+    rows = [
+        (
+            report.name(member),
+            row["submitted"],
+            row["accepted"],
+            row["refused"],
+            ", ".join(f"{reason} ×{n}" for reason, n in row["left_out"].most_common()) or "—",
+        )
+        for member, row in table
+    ]
+    header = ("member", "submitted", "in the lineage", "in refused candidates", "left out by a general")
+    return _table("contributions", header, rows, numeric=3)
 
 
 def _grants(report: Report) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(g['name'] or g['account'])}</td><td>{html.escape(g['role'] or '(none)')}</td>"
-        f"<td>{html.escape(g['object'])}</td><td>{', '.join(map(str, g['blocks'])) or g.get('update', '')}</td>"
-        f"<td>{time.strftime('%Y-%m-%d %H:%M', time.gmtime(g['time']))}</td></tr>"
+    rows = [
+        (
+            g["name"] or g["account"],
+            g["role"] or "(none)",
+            g["object"],
+            ", ".join(map(str, g["blocks"])) or g.get("update", ""),
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(g["time"])),
+        )
         for g in report.grants
-    )
-    return (
-        "<table id='grants'><tr><th>account</th><th>role</th><th>object</th><th>block / update</th><th>time</th></tr>"
-        f"{rows}</table>"
-    )
+    ]
+    return _table("grants", ("account", "role", "object", "block / update", "time"), rows)
 
 
 def _copies(report: Report) -> str:
-    rows = "".join(
-        f"<tr><td>{e.args['blockId']}</td><td>{html.escape(report.name(e.args['participant']))}</td>"
-        f"<td><code>{bytes(e.args['copyHash']).hex()[:16]}…</code></td>"
-        f"<td><code>{bytes(e.args['fingerprint']).hex()[:16]}…</code></td></tr>"
+    rows = [
+        (
+            e.args["blockId"],
+            report.name(e.args["participant"]),
+            bytes(e.args["copyHash"]).hex()[:16] + "…",
+            bytes(e.args["fingerprint"]).hex()[:16] + "…",
+        )
         for e in report.history.of("CopyIssued")
-    )
-    return (
-        "<table id='copies'><tr><th>block</th><th>holder</th><th>copy SHA-256</th><th>key fingerprint</th></tr>"
-        f"{rows}</table>"
-    )
+    ]
+    return _table("copies", ("block", "holder", "copy SHA-256", "key fingerprint"), rows)
 
 
 # ---------------------------------------------------------------------------- PROV and model cards
