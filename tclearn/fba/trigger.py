@@ -11,8 +11,9 @@ for each patch and class how far it moves the model's margin toward that class.
 What it costs. Every patch on every probe is 338 × 32 runs of the model on Fashion-MNIST, more
 than a member's local training at ten members. So the search stamps every patch on the first
 `COARSE` probes only, and measures how far each moves the model's margin toward each class.
-For each class the patch that pulls hardest over the parent is a suspect, and the `SUSPECTS`
-strongest of them are put to the updates on all the probes.
+The model searched is the round's updates' mean (`Judgements.pooled`), whatever the coalition's
+rule. For each class the patch that pulls it hardest over the parent is a suspect, and the
+`SUSPECTS` strongest of them are put to the updates on all the probes.
 
 Why a pull and not a share of moved inputs, and why every round. Three attackers among ten
 members pull the aggregate's margin toward their target by 0.8 to 3.5 of its spreads, and in
