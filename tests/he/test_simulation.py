@@ -14,6 +14,7 @@ from eth_utils import keccak, to_checksum_address
 
 from tclearn.audit.coalition import Audited
 from tclearn.audit.history import History
+from tclearn.audit.report import Report, excluded_by_block, write_report
 from tclearn.audit.verify import verify
 from tclearn.chain.backends import connect
 from tclearn.he import ckks, head, wire
@@ -175,6 +176,16 @@ def test_an_auditor_verifies_the_copies_and_the_decryption_log(run) -> None:
     assert result.ok, result.problems
     copies = len(simulation.ctx.ledger.copies_issued())
     assert result.objects_checked >= copies + len(simulation.ctx.ledger.decryption_requests())
+
+
+def test_the_report_lists_every_issued_copy(run, tmp_path: Path) -> None:
+    simulation, _, _ = run
+    history = History.read(simulation.ctx.ledger)
+    result = verify(history, simulation.ctx.store)
+    report = Report("mode C", history, {}, result, excluded_by_block(history.blocks(), simulation.ctx.store), [], "")
+    page = (write_report(report, tmp_path)[0]).read_text()
+    copies = page.split("<table id='copies'>")[1].split("</table>")[0]
+    assert copies.count("<tr>") == 1 + len(simulation.ctx.ledger.copies_issued())
 
 
 def test_bad_requests_are_answered_refused_and_never_stall_the_supervisor(run) -> None:
