@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from tclearn.audit.history import Block, History, Update
-from tclearn.audit.trace import MEASURED
+from tclearn.audit.trace import MEASURED, excluded_of
 from tclearn.audit.verify import Verification
-from tclearn.store.base import ContentStore, StoreError, get_json
+from tclearn.store.base import ContentStore
 from tclearn.store.cid import digest_to_cid
 
 FINAL, REFUSED, GENESIS, PENDING = "#2e7d32", "#c62828", "#1565c0", "#9e9e9e"
@@ -59,14 +59,8 @@ class Report:
 
 def excluded_by_block(blocks: dict[int, Block], store: ContentStore) -> dict[int, dict[str, str]]:
     """The general's reasons for leaving updates out, from each block's metadata document."""
-    found: dict[int, dict[str, str]] = {}
-    for block in blocks.values():
-        if block.round:
-            try:
-                found[block.id] = dict(get_json(store, block.metadata_hash).get("excluded", {}))
-            except (StoreError, ValueError):
-                continue
-    return found
+    found = {block.id: excluded_of(block, store) for block in blocks.values()}
+    return {block_id: reasons for block_id, reasons in found.items() if reasons is not None}
 
 
 def write_report(report: Report, out: Path) -> list[Path]:

@@ -73,7 +73,7 @@ def _block(
     block: Block, draws: list[Draw], updates: dict[int, Any], store: ContentStore | None, names: dict[str, str]
 ) -> dict[str, Any]:
     draw = _draw_of(block, draws)
-    excluded = _excluded(block, store)
+    excluded = excluded_of(block, store)
     return {
         "block": block.id,
         "parent": block.parent,
@@ -117,7 +117,7 @@ def _draw_of(block: Block, draws: list[Draw]) -> Draw | None:
     return chosen[-1] if chosen and block.round else None
 
 
-def _excluded(block: Block, store: ContentStore | None) -> dict[str, str] | None:
+def excluded_of(block: Block, store: ContentStore | None) -> dict[str, str] | None:
     """The updates the general left out, with its reasons (None: the document is unreadable)."""
     if store is None or not block.round:
         return None
