@@ -81,7 +81,7 @@ class EncryptedProposer:
         except ckks.HEError as exc:
             return exc.reason
         layout = self.records.layout
-        shape = (layout.classes * layout.update_chunks, layout.rows)
+        shape = (layout.update_chunks, layout.result)
         if found["kind"] != "update" or (found["count"], found["size"]) != shape:
             return "wrong-size"
         if bytes.fromhex(found["fingerprint"]) != self.records.fingerprint_of(update.member):

@@ -13,7 +13,7 @@ Each pass acts at most once, like a validator's (`tclearn.engine.steps`):
      for the supervisors alone. It never sees one member's update unmasked. Only a set that
      holds every member issued a copy of the parent is aggregated: otherwise the masks would not
      cancel, and the answer says which members are missing.
-   - `tclearn.vote` (a validator, for its encrypted samples under its copy of a block): it
+   - `tclearn.vote` (a validator, for its outputs on its samples under its copy of a block): it
      decrypts the outputs and returns only the predicted labels, sealed for the requester.
    Every answer, a refusal included, is a `Decrypted` record: the request, the SHA-256 of what
    was decrypted, where the answer lies.

@@ -10,11 +10,12 @@ epochs compose into one affine map, W_T = W M^T + C, and the member's update is
 
     Δ = W (M^T − I) + C        (`local_map`: Q = M^T − I and C, both plain).
 
-So the member trains without ever decrypting the model: one plain multiply of its encrypted copy
-by Q and one sum over lanes (depth 2, the same as inference), then C and its secure-aggregation
-mask added as an encryption (`encrypted_update`). A plain addend would reach only the first of the
-result's 4,096 / rows repeats and leave the others, unmasked, for the supervisor to read; an
-encrypted one is repeated like the result. The same map in clear (`plain_update`) is mode C's
+So the member trains without ever decrypting the model: its encrypted copy times Q, a chunk of
+`rows` columns of Q at a time (each group of the copy times the plain columns, summed over the
+groups and their lanes: `tclearn.he.head.summed`, depth 2, the same as inference), then C and its
+secure-aggregation mask added as an encryption (`encrypted_update`). A plain addend would reach
+only the first of the result's `SPAN` repeats and leave the others, unmasked, for the supervisor
+to read; an encrypted one is repeated like the result. The same map in clear (`plain_update`) is mode C's
 plaintext twin, the reference its accuracy is measured against.
 
 Softmax cross-entropy has no such closed form (its gradient needs the softmax of encrypted
@@ -30,8 +31,8 @@ import numpy as np
 import tenseal as ts
 
 from tclearn.he import wire
-from tclearn.he.ckks import SLOTS, Context, HEError
-from tclearn.he.head import OUTPUT_LEVEL, HeadLayout
+from tclearn.he.ckks import Context, HEError
+from tclearn.he.head import OUTPUT_LEVEL, HeadLayout, summed
 
 
 @dataclass(frozen=True)
@@ -88,34 +89,27 @@ def encrypted_update(
 ) -> bytes:
     """`scale`·Δ + `mask` under the member's context, from its encrypted copy: the container it
     submits. `mask` (classes × (features + 1)) is its secure-aggregation mask (`tclearn.he.masks`)."""
-    width = layout.features + 1
-    if local.q.shape != (width, width) or local.c.shape != layout.shape or mask.shape != layout.shape:
+    if local.c.shape != layout.shape or mask.shape != layout.shape:
         raise HEError("wrong-size", f"a local map or mask that does not fit layout {layout.shape}")
-    chunks = layout.update_chunks
-    columns = np.zeros((layout.lanes, chunks * layout.rows))  # Q, padded: a column per output
-    columns[:width, :width] = scale * local.q
-    addends = np.zeros((layout.classes, chunks * layout.rows))
-    addends[:, :width] = scale * local.c + mask
-    ones = [1.0] * layout.lanes
+    width, rows = layout.features + 1, layout.rows
+    addends = np.zeros((layout.update_chunks * rows, layout.class_slots))  # column k of Δ at row k
+    addends[:width, : layout.classes] = (scale * local.c + mask).T
     vectors = []
-    for j, row in enumerate(copy):
-        for chunk in range(chunks):  # outputs chunk·rows … : slot m·rows + i holds Q[m, chunk·rows + i]
-            spread = columns[:, chunk * layout.rows : (chunk + 1) * layout.rows]
-            moved = (row * spread.reshape(SLOTS).tolist()).enc_matmul_plain(ones, layout.rows)
-            addend = addends[j, chunk * layout.rows : (chunk + 1) * layout.rows]
-            vectors.append(moved + ts.ckks_vector(context.context, addend.tolist()))
+    for chunk, columns in enumerate(layout.column_slots(scale * local.q)):
+        addend = addends[chunk * rows : (chunk + 1) * rows].reshape(layout.result)
+        vectors.append(summed(copy, columns) + ts.ckks_vector(context.context, addend.tolist()))
     return wire.pack("update", context, vectors, **meta)
 
 
 def decrypt_update(data: bytes, secret: Context, layout: HeadLayout) -> tuple[np.ndarray, dict[str, object]]:
-    """A member's masked, scaled update (the supervisor's side) and its header. Lanes past the
-    bias must decrypt to zero: a container under another key of the same parameters decrypts to
-    noise there, and is refused as `wrong-context`."""
+    """A member's masked, scaled update (the supervisor's side) and its header. Slots past the
+    bias and the classes must decrypt to zero: a container under another key of the same
+    parameters decrypts to noise there, and is refused as `wrong-context`."""
     secret.require_secret()
-    count = layout.classes * layout.update_chunks
-    container = wire.unpack(data, secret, "update", count, layout.rows, OUTPUT_LEVEL)
-    values = np.array([v.decrypt() for v in container.vectors]).reshape(layout.classes, -1)
+    container = wire.unpack(data, secret, "update", layout.update_chunks, layout.result, OUTPUT_LEVEL)
+    values = np.array([v.decrypt() for v in container.vectors]).reshape(-1, layout.class_slots)
     width = layout.features + 1
-    if np.max(np.abs(values[:, width:]), initial=0.0) > 1e-3:
+    padding = np.concatenate([values[width:].ravel(), values[:width, layout.classes :].ravel()])
+    if np.max(np.abs(padding), initial=0.0) > 1e-3:
         raise HEError("wrong-context", "the update does not decrypt under this member's key")
-    return values[:, :width], container.meta
+    return values[:width, : layout.classes].T, container.meta

@@ -4,12 +4,13 @@ What a validator can still check without the model in clear:
 - **integrity**: the candidate's parent is the head; its model is the one the supervisor answered
   the general's aggregate request with, for exactly the block's updates; each update is a
   well-formed container under its member's context (as the general checks it);
-- **viability**: the candidate's and the parent's predictions on G and on its own L. It encrypts
-  its samples under its own context, runs its encrypted copy of each model on them, and asks the
-  supervisor to decrypt: the answer is the predicted labels alone, sealed for it. The vote rule
-  is mode A's (`tclearn.fba.policy`), on accuracy: with labels only, a sample's loss is 0 or 1.
-  G is judged on the screening sample (512 of G, the same at every node: enough for the sign
-  test to see a 2-point net loss): outputs are heavy under CKKS, 40 kB a Fashion-MNIST sample.
+- **viability**: the candidate's and the parent's predictions on G and on its own L. It runs its
+  encrypted copy of each model on its samples (in clear: they never leave it, and the outputs are
+  encrypted under its key all the same) and asks the supervisor to decrypt: the answer is the
+  predicted labels alone, sealed for it. The vote rule is mode A's (`tclearn.fba.policy`), on
+  accuracy: with labels only, a sample's loss is 0 or 1. G is judged on the screening sample
+  (512 of G, the same at every node: enough for the sign test to see a 2-point net loss):
+  outputs are heavy under CKKS, 4 kB a Fashion-MNIST sample.
 
 Each step acts at most once and says when it waits (`Pending`): for a copy of the candidate, for
 the supervisor's answer. A model's labels are kept, so the candidate judged this round is next
@@ -57,7 +58,6 @@ class EncryptedVoter(Voter):
         super().__init__(ctx, account, None, strategy, state_path, secret_source)
         self.records, self.key, self.tolerance = records, key, tolerance
         (self.global_x, self.global_y), (self.local_x, self.local_y) = test_sets
-        self._samples: bytes | None = None  # G and L, encrypted once under this validator's context
         self._labels: dict[int, np.ndarray] = {}
 
     def check(self, block_id: int) -> Check:
@@ -129,10 +129,8 @@ class EncryptedVoter(Voter):
         if copy is None:
             raise Pending(f"a copy of block {block_id}")
         layout, context = self.records.layout, self.records.public_context(self.account.address)
-        if self._samples is None:
-            x = np.vstack([self.global_x, self.local_x])
-            self._samples = head.encrypt_samples(context, layout, x)
-        outputs = head.infer(head.load_copy(copy, context, layout), self._samples, context, layout)
+        samples = np.vstack([self.global_x, self.local_x])  # in clear: they never leave this node
+        outputs = head.infer(head.load_copy(copy, context, layout), samples, context, layout)
         cid = self.records.store.put(outputs)
         self.ctx.ledger.request_decryption(self.account, VOTE, block_id, cid_digest(cid))
         raise Pending(f"labels for block {block_id} asked", acted=True)

@@ -48,12 +48,14 @@ def test_contexts_are_checked_on_load(keys) -> None:
     assert "secret" not in repr(public) or "public" in repr(public)
 
 
+@pytest.mark.parametrize("encrypted", [False, True], ids=["samples-in-clear", "samples-encrypted"])
 @pytest.mark.parametrize("layout", [BC, FM], ids=["breast-cancer", "fashion-mnist"])
-def test_encrypted_inference_agrees_with_plaintext(keys, layout: head.HeadLayout) -> None:
+def test_encrypted_inference_agrees_with_plaintext(keys, layout: head.HeadLayout, encrypted: bool) -> None:
     secret, public = keys[0]
     weights, _, copy = _copy(public, layout)
     x = np.random.default_rng(1).normal(size=(layout.rows + 9, layout.features))  # two batches, one padded
-    outputs = head.infer(head.load_copy(copy, public, layout), head.encrypt_samples(public, layout, x), public, layout)
+    samples = head.encrypt_samples(public, layout, x) if encrypted else x
+    outputs = head.infer(head.load_copy(copy, public, layout), samples, public, layout)
     logits = head.decrypt_outputs(outputs, secret, layout)
     expected = head.plain_logits(weights, x)
     assert logits.shape == expected.shape
@@ -63,15 +65,20 @@ def test_encrypted_inference_agrees_with_plaintext(keys, layout: head.HeadLayout
         head.decrypt_outputs(outputs, public, layout)
 
 
-def test_outputs_show_the_supervisor_only_logits(keys) -> None:
-    """Every slot of an output holds one of the batch's logits: no partial sums of a sample."""
+@pytest.mark.parametrize("layout", [BC, FM], ids=["breast-cancer", "fashion-mnist"])
+def test_outputs_show_the_supervisor_only_logits(keys, layout: head.HeadLayout) -> None:
+    """Every slot of an output holds one of the batch's logits (zero for the padding classes):
+    no partial sums of a sample's features."""
     secret, public = keys[0]
-    weights, _, copy = _copy(public, BC)
-    x = np.random.default_rng(2).normal(size=(BC.rows, BC.features))
-    outputs = head.infer(head.load_copy(copy, public, BC), head.encrypt_samples(public, BC, x), public, BC)
-    first = wire.unpack(outputs, secret, "outputs", BC.classes, BC.rows, head.OUTPUT_LEVEL).vectors[0]
-    slots = all_slots(first, secret).reshape(-1, BC.rows)
-    assert np.abs(slots - head.plain_logits(weights, x)[:, 0]).max() < 1e-3
+    weights, _, copy = _copy(public, layout)
+    x = np.random.default_rng(2).normal(size=(layout.rows, layout.features))
+    outputs = head.infer(head.load_copy(copy, public, layout), x, public, layout)
+    first = wire.unpack(outputs, secret, "outputs", 1, layout.result, head.OUTPUT_LEVEL).vectors[0]
+    expected = np.zeros((layout.rows, layout.class_slots))
+    expected[:, : layout.classes] = head.plain_logits(weights, x)
+    slots = all_slots(first, secret).reshape(-1, layout.result)
+    assert len(slots) == head.SPAN
+    assert np.abs(slots - expected.ravel()).max() < 1e-3
 
 
 def test_a_copy_decrypts_to_its_weights_and_mark(keys) -> None:
@@ -111,7 +118,7 @@ def test_a_copy_under_another_context_or_of_another_shape_is_refused(keys, maker
 def test_a_vector_at_another_scale_is_refused(keys) -> None:
     _, public = keys[0]
     odd = ts.ckks_vector(public.context, [0.5] * ckks.SLOTS, scale=2**30)
-    data = wire.pack("copy", public, [odd, odd], layout=BC.as_dict())
+    data = wire.pack("copy", public, [odd] * BC.groups, layout=BC.as_dict())
     with pytest.raises(ckks.HEError) as refused:
         head.load_copy(data, public, BC)
     assert refused.value.reason == "wrong-scale"
@@ -121,7 +128,7 @@ def test_a_used_vector_is_refused_as_a_copy(keys) -> None:
     """A copy must be fresh: one already multiplied has lost the depth inference needs."""
     _, public = keys[0]
     used = ts.ckks_vector(public.context, [0.5] * ckks.SLOTS) * ([2.0] * ckks.SLOTS)
-    data = wire.pack("copy", public, [used, used], layout=BC.as_dict())
+    data = wire.pack("copy", public, [used] * BC.groups, layout=BC.as_dict())
     with pytest.raises(ckks.HEError) as refused:
         head.load_copy(data, public, BC)
     assert refused.value.reason == "wrong-scale"

@@ -54,8 +54,8 @@ def test_an_encrypted_update_is_the_plain_one_masked(keys) -> None:
     assert meta["round"] == 3
     assert np.abs(found - mask - 0.5 * training.plain_update(weights, local)).max() < 1e-4
     # every repeat of the result is masked, not only the first (a plain addend would miss them)
-    vector = wire.unpack(update, secret, "update", LAYOUT.classes, LAYOUT.rows, head.OUTPUT_LEVEL).vectors[0]
-    repeats = all_slots(vector, secret).reshape(-1, LAYOUT.rows)
+    vector = wire.unpack(update, secret, "update", LAYOUT.update_chunks, LAYOUT.result, head.OUTPUT_LEVEL).vectors[0]
+    repeats = all_slots(vector, secret).reshape(-1, LAYOUT.result)
     assert np.abs(repeats - repeats[0]).max() < 1e-3
 
 
@@ -120,7 +120,7 @@ def test_the_frozen_features_are_fixed_by_the_seed() -> None:
 
 
 def test_an_update_wider_than_a_ciphertext_comes_in_chunks(keys) -> None:
-    """Fashion-MNIST's head: 97 outputs per class, 32 rows a vector: four vectors a class."""
+    """Fashion-MNIST's head: 97 columns, 32 a vector (every class): four vectors."""
     secret, public = keys[0]
     layout = head.HeadLayout(96, 10)
     assert layout.update_chunks == 4
