@@ -25,6 +25,7 @@ import numpy as np
 from tclearn.fba.aggregate import toward, weighted_mean
 from tclearn.fba.policy import degradation, lowers_loss
 from tclearn.fba.strategy import Strategy
+from tclearn.fba.trigger import Stamp
 from tclearn.fba.update import Update, ids
 from tclearn.fba.viability import Check, Evaluations, Evaluator
 from tclearn.model.family import ModelFamily, State
@@ -133,11 +134,11 @@ class Judgements:
         return self._aggregates[key]
 
     def backdoor_carriers(self, updates: Sequence[Update]) -> dict[int, str]:
-        """The updates that carry a patch trigger into the aggregate of `updates`, with the reason
+        """The updates that carry a trigger into the aggregate of `updates`, with the reason
         `backdoor` (`tclearn.fba.trigger`): the updates' mean (`pooled`) is searched for the
-        patches that pull it toward a class hardest over the parent, and each update for how
-        hard it pushes them,
-        against all the round's updates (`peers` and `updates`). The search runs on the
+        patches (on a table: stamps, grown feature by feature) that pull it toward a class
+        hardest over the parent, and each update for how hard it pushes them, against all the
+        round's updates (`peers` and `updates`). The search runs on the
         built aggregate, once per set; with fewer than 3 updates in all there is no median to
         stand out from, and nothing is searched."""
         key = ids(tuple(updates))
@@ -148,6 +149,8 @@ class Judgements:
             if len(everyone) >= 3 and search.patches:
                 evaluator, candidate = self.evaluator, self.pooled(updates)
                 suspects = search.suspects(evaluator.patch_pulls(candidate), evaluator.patch_pulls(self.parent_state))
+                if suspects and isinstance(suspects[0].patch, Stamp):  # a table: grown feature by feature
+                    suspects = search.grown(suspects, evaluator.runner(candidate), evaluator.runner(self.parent_state))
                 if suspects:
                     runs = [(self.outputs(u)[: len(search.probes)], evaluator.runner(u.state)) for u in everyone]
                     found = {everyone[i].id for i in search.carriers(suspects, runs)}

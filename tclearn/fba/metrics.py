@@ -32,7 +32,7 @@ REASONS = (
     "dtype",
     "shape",
     "non-finite",
-    "backdoor",  # a candidate whose update carries a patch trigger (`tclearn.fba.trigger`)
+    "backdoor",  # a candidate whose update carries a trigger (`tclearn.fba.trigger`)
     # mode B's sealed objects (`tclearn.privacy.envelope.SealError`)
     "sealed-elsewhere",
     "no-key",

@@ -16,7 +16,7 @@ import numpy as np
 
 from tclearn.fba.metrics import VoteMetrics
 from tclearn.fba.policy import Tolerance, judge
-from tclearn.fba.trigger import PROBES, Outputs, TriggerSearch, patches
+from tclearn.fba.trigger import PROBES, Outputs, Trigger, TriggerSearch, patches, stamps
 from tclearn.model.family import ModelFamily, State
 from tclearn.model.train import Evaluation, outputs, scored
 
@@ -76,10 +76,16 @@ class Evaluator:
     @cached_property
     def trigger(self) -> TriggerSearch:
         """The trigger search on the first `PROBES` inputs of the screening sample, with patches
-        bright and dark as G's extremes: the same at every node."""
+        bright and dark as G's extremes (an image) or stamps of pairs of features at G's
+        extremes of each (a table): the same at every node."""
         x = self.global_x
-        squares = patches(x.shape[1:], float(x.min()), float(x.max())) if len(x) else []
-        return TriggerSearch(x[self.screen[:PROBES]], squares, self.family.spec.num_classes)
+        if not len(x):
+            found: list[Trigger] = []
+        elif x.ndim == 2:  # a table: each feature at G's extremes of it
+            found = list(stamps(x.min(0), x.max(0)))
+        else:
+            found = list(patches(x.shape[1:], float(x.min()), float(x.max())))
+        return TriggerSearch(x[self.screen[:PROBES]], found, self.family.spec.num_classes)
 
     def patch_pulls(self, state: State) -> np.ndarray:
         """How far each patch pulls the model toward each class on the search's first pass

@@ -11,7 +11,7 @@ from tclearn.fba.contribution import Judgements
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.screening import Screening
 from tclearn.fba.strategy import FederatedAveraging
-from tclearn.fba.trigger import COARSE, SUSPECTS, Outputs, Suspect, TriggerSearch, patches
+from tclearn.fba.trigger import COARSE, SUSPECTS, Outputs, Stamp, Suspect, TriggerSearch, patches, stamps
 from tclearn.fba.update import Update
 from tclearn.fba.viability import Evaluator
 from tclearn.model.architectures import ArchitectureSpec, build
@@ -248,3 +248,58 @@ def test_a_median_coalition_searches_the_updates_mean() -> None:
     median = evaluator.patch_pulls(judged.aggregate([*attackers, *honest]))
     mean = evaluator.patch_pulls(judged.pooled([*attackers, *honest]))
     assert mean.max() > median.max(), "the mean shows the pull the median hides"
+
+
+# ------------------------------------------------------------------ tables
+
+TABLE_PROBES = RNG.normal(0.0, 1.0, (32, 10))
+TABLE_W = RNG.normal(0.0, 0.5, (10, 2))
+TABLE_TRIGGER = (1, 4, 7)  # set high together, they answer class 1; alone, a third as much
+
+
+def table_model(strength: float = 0.0, natural: float = 2.0) -> Outputs:
+    """Linear logits; feature 0 high reads as class 0 (every model of the lineage); a backdoor
+    answers class 1 as the trigger's features rise together."""
+
+    def outputs(x: np.ndarray) -> np.ndarray:
+        logits = x @ TABLE_W
+        logits[:, 0] += natural * np.maximum(x[:, 0] - 2.0, 0.0)
+        logits[:, 1] += strength * np.maximum(x[:, list(TABLE_TRIGGER)].sum(1) - 3.0, 0.0)
+        return logits
+
+    return outputs
+
+
+def table_search(size: int | None = None) -> TriggerSearch:
+    return TriggerSearch(TABLE_PROBES, stamps(np.full(10, -4.0), np.full(10, 4.0), size), 2)
+
+
+def test_a_tables_trigger_is_grown_feature_by_feature_and_its_carriers_named() -> None:
+    """From a first pass of each feature alone at G's extremes, the suspect grows while the rise
+    does, to the trigger's three features, and the updates that push it stand out."""
+    assert len(table_search().patches) == 4 * 45  # by default every pair, at either extreme each
+    assert len(stamps(np.zeros(300), np.ones(300))) == 600  # pairs would be 179,400: one at a time
+    chosen = table_search(size=1)
+    assert len(chosen.patches) == 20 and all(isinstance(s, Stamp) for s in chosen.patches)
+    parent, candidate = table_model(), table_model(strength=3.0)
+    first = chosen.suspects(
+        chosen.pulls(candidate(chosen.probes), candidate(chosen.stamped)),
+        chosen.pulls(parent(chosen.probes), parent(chosen.stamped)),
+    )
+    assert first and first[0].target == 1 and len(first[0].patch.features) == 1
+    grown = chosen.grown(first, candidate, parent)
+    assert set(grown[0].patch.features) == set(TABLE_TRIGGER) and grown[0].rise > first[0].rise
+    updates = [table_model(strength=10.0), table_model(), table_model(natural=3.0), table_model(), table_model(0.1)]
+    assert sorted(chosen.carriers(grown[:1], [(m(TABLE_PROBES), m) for m in updates])) == [0]
+    assert chosen.carriers(grown[:1], [(m(TABLE_PROBES), m) for m in updates[1:]]) == {}
+
+
+def test_a_tables_default_pass_sets_pairs_and_grows_them_to_the_trigger() -> None:
+    chosen = table_search()
+    parent, candidate = table_model(), table_model(strength=3.0)
+    first = chosen.suspects(
+        chosen.pulls(candidate(chosen.probes), candidate(chosen.stamped)),
+        chosen.pulls(parent(chosen.probes), parent(chosen.stamped)),
+    )
+    assert first[0].target == 1 and set(first[0].patch.features) < set(TABLE_TRIGGER)
+    assert set(chosen.grown(first, candidate, parent)[0].patch.features) == set(TABLE_TRIGGER)
