@@ -134,6 +134,10 @@ def main(datasets: str, member_counts: str, validators: int, rounds: int, seed: 
         rows += track
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "screening.json"
+    if out.exists():  # the tracks not measured this time keep their rows
+        kept = json.loads(out.read_text())
+        rows = [r for r in kept["rows"] if r["dataset"] not in growths] + rows
+        growths = {k: v for k, v in kept["growth_exponent"].items() if k not in growths} | growths
     out.write_text(json.dumps({"rows": rows, "growth_exponent": growths}, indent=1) + "\n")
     click.echo(json.dumps({"growth_exponent": growths}))
     click.echo(f"wrote {out}")
