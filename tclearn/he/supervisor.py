@@ -203,9 +203,18 @@ class Supervisor:
         return {"parent": parent, "updates": update_ids, "model_cid": cid, "model_hash": sha256(sealed).hex()}
 
     def labels(self, request: DecryptionRequest, data: bytes) -> dict[str, object]:
-        """A validator's predicted labels, sealed for it alone: never the logits."""
+        """A validator's predicted labels, sealed for it alone: never the logits. One answer per
+        block and validator (its vote needs no more): labels of crafted inputs would show how its
+        copy's weights and mark answer them, so each further batch would teach it more."""
         if not self.records.copy_of(request.block, request.requester):
             return {"refused": "no-copy"}
+        earlier = [
+            r
+            for r in self.records.requests(VOTE, request.requester, request.block)
+            if r.id < request.id and r.answer is not None
+        ]
+        if any("refused" not in self.records.get_json(r.answer.answer_cid_digest) for r in earlier):
+            return {"refused": "already-answered"}
         logits = head.decrypt_outputs(data, self.keys.context(request.requester), self.records.layout)
         labels = logits.argmax(axis=1).astype("<u2").tobytes()
         public = self.vault.public_keys().get(request.requester)

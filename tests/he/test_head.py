@@ -150,3 +150,16 @@ def test_damaged_copies_are_refused(keys, damage) -> None:
     with pytest.raises(ckks.HEError) as refused:
         head.load_copy(damage(copy), public, BC)
     assert refused.value.reason in ("malformed", "wrong-size")
+
+
+def test_outputs_under_another_key_are_refused(keys) -> None:
+    """Fashion-MNIST's 10 classes leave 6 class slots empty in every output: under another key
+    they decrypt to noise, and the outputs are refused."""
+    secret, public = keys[0]
+    _, other_public = keys[1]
+    _, _, copy = _copy(other_public, FM)
+    outputs = head.infer(head.load_copy(copy, other_public, FM), np.zeros((3, FM.features)), other_public, FM)
+    forged = outputs.replace(other_public.fingerprint.hex().encode(), public.fingerprint.hex().encode())
+    with pytest.raises(ckks.HEError) as refused:
+        head.decrypt_outputs(forged, secret, FM)
+    assert refused.value.reason in ("wrong-context", "malformed")

@@ -212,3 +212,28 @@ def test_bad_requests_are_answered_refused_and_never_stall_the_supervisor(run) -
         assert answer is not None, f"{why}: never answered"
         refusal = simulation.records.get_json(answer.answer_cid_digest)
         assert "refused" in refusal, f"{why}: {refusal}"
+
+
+def test_a_validator_gets_one_batch_of_labels_per_block(run) -> None:
+    """A second vote request on a block it was answered for is refused: labels of crafted
+    inputs would teach it its copy's weights and mark a batch at a time."""
+    simulation, _, _ = run
+    ledger, store, supervisor, records = (
+        simulation.ctx.ledger,
+        simulation.ctx.store,
+        simulation.supervisor,
+        simulation.records,
+    )
+    validator = simulation.coalition.validators[0]
+    answered = [r for r in records.requests(VOTE, validator.address) if r.answer is not None]
+    block = answered[-1].block
+    context, layout = records.public_context(validator.address), records.layout
+    copy = head.load_copy(records.copy_of(block, validator.address), context, layout)
+    probes = np.zeros((4, layout.features))
+    outputs = head.infer(copy, probes, context, layout)
+    again = ledger.request_decryption(validator, VOTE, block, cid_digest(store.put(outputs)))
+    while supervisor.pass_() is not None:
+        pass
+    answer = next(r.answer for r in ledger.decryption_requests() if r.id == again)
+    assert answer is not None
+    assert records.get_json(answer.answer_cid_digest)["refused"] == "already-answered"
