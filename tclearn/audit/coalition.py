@@ -85,10 +85,7 @@ class Audited:
             raise ConfigError("mode C's models are encrypted for the supervisor alone: they cannot be recomputed")
         try:
             with self.opened() as (ledger, store):
-                history = History.read(ledger)
-                result = verify(history, store, self.rules, from_block)
-                if history.params.mode == "B":
-                    check_grants(ledger, store, result)
+                history, result = self._checked(ledger, store, from_block)
         except JournalError as exc:
             result = Verification()
             result.flag(_block_of(exc.raw), "journal", str(exc))
@@ -97,6 +94,14 @@ class Audited:
             self._recompute(history, result, name, global_test, from_block)
         result.problems.sort(key=lambda p: (p.block or 0, p.kind))
         return result
+
+    def _checked(self, ledger: Ledger, store: ContentStore, from_block: int) -> tuple[History, Verification]:
+        """The history, read once, and what verifying it found (mode B: the grants too)."""
+        history = History.read(ledger)
+        result = verify(history, store, self.rules, from_block)
+        if history.params.mode == "B":
+            check_grants(ledger, store, result)
+        return history, result
 
     def _recompute(
         self, history: History, result: Verification, name: str | None, path: Path | None, from_block: int
@@ -125,9 +130,9 @@ class Audited:
         from tclearn.audit.report import Report, excluded_by_block, intended_data, write_report
         from tclearn.privacy.access import access_log
 
-        result = self.verify()
         with self.opened() as (ledger, store):
-            history = History.read(ledger)
+            history, result = self._checked(ledger, store, 1)
+            result.problems.sort(key=lambda p: (p.block or 0, p.kind))
             try:
                 rules = get_json(store, history.params.rules_digest)
             except (StoreError, ValueError):
