@@ -308,8 +308,9 @@ def _fetch(store: ContentStore, stored: Stored, owners: dict[str, str], result: 
 
 
 def check_supervision(history: History, blocks: dict[int, Block], from_block: int, result: Verification) -> None:
-    """Each copy issued for a model that was final, to a participant holding a context; each
-    decryption answered by a supervisor of the moment, once."""
+    """Each copy issued to a participant holding a context: of a final model, or of a candidate
+    to a validator of the moment (it votes on its copy, and a refused candidate keeps them);
+    each decryption answered by a supervisor of the moment, once."""
     contexts: set[str] = set()
     answered: set[int] = set()
     requests: set[int] = set()
@@ -319,7 +320,8 @@ def check_supervision(history: History, blocks: dict[int, Block], from_block: in
             contexts.add(a["participant"])
         elif event.name == "CopyIssued" and a["blockId"] >= from_block:
             block = blocks.get(a["blockId"])
-            if block is None or block.state not in ("final", "genesis"):
+            voting = a["participant"] in roles["validator"] and block is not None
+            if not voting and (block is None or block.state not in ("final", "genesis")):
                 result.flag(a["blockId"], "copy", f"a copy issued to {a['participant']} of a model that is not final")
             if a["participant"] not in contexts:
                 result.flag(a["blockId"], "copy", f"a copy issued to {a['participant']}, who holds no context")

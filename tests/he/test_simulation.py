@@ -116,9 +116,19 @@ def test_a_rejected_candidate_never_moves_the_model() -> None:
         config = SimulationConfig(mode="C", rounds=3, members=3, validators=3, attack="scale", attackers=1)
         simulation = EncryptedSimulation(config, chain, open_store("local", scratch / "store"), scratch)
         result = simulation.run()
+        history = History.read(simulation.ctx.ledger)
+        audited = verify(history, simulation.ctx.store)
+        # the supervisor issues a member a copy of the refused candidate: an auditor sees it
+        ledger, member = simulation.ctx.ledger, simulation.coalition.members[0].address
+        refused = next(b.id for b in history.blocks().values() if b.state == "rejected")
+        ledger.issue_copies(simulation.supervisor.account, refused, [(member, b"\x01" * 32, b"\x02" * 32)])
+        leaked = verify(History.read(ledger), simulation.ctx.store)
     finally:
         chain.close()
     assert any(r.outcome == "rejected" for r in result.history)
+    # validators hold copies of every candidate they voted on, the refused one included
+    assert audited.ok, audited.problems
+    assert any(p.kind == "copy" and p.block == refused and "not final" in p.detail for p in leaked.problems)
     previous = simulation.accuracy(np.zeros(simulation.layout.shape))
     for record in result.history:
         if record.outcome != "final":
