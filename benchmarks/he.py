@@ -173,7 +173,11 @@ def supervisor_work(members: int, validators: int = 4) -> dict[str, object]:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--rounds", type=int, default=4, show_default=True)
 @click.option("--members", "member_counts", default="4,10,25", show_default=True)
-@click.option("--quick", is_flag=True, help="Breast cancer only, 2 rounds, 4 and 10 members.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Breast cancer only, 2 rounds, 4 and 10 members: a smoke run (its rounds hold one-off costs).",
+)
 def main(as_json: bool, rounds: int, member_counts: str, quick: bool) -> None:
     context = ckks.generate()
     counts = [4, 10] if quick else [int(m) for m in member_counts.split(",")]
