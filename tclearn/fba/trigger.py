@@ -164,9 +164,18 @@ class TriggerSearch:
         return sorted(found)
 
     def on(self, patch: Trigger) -> np.ndarray:
-        if patch not in self._stamped:
-            self._stamped[patch] = patch.stamp(self.probes)
-        return self._stamped[patch]
+        """The probes stamped with `patch`; kept for the first pass's patches only (a table's grown
+        stamps differ from round to round, and a daemon runs for many)."""
+        if patch in self._stamped:
+            return self._stamped[patch]
+        stamped = patch.stamp(self.probes)
+        if patch in self.first_pass:
+            self._stamped[patch] = stamped
+        return stamped
+
+    @cached_property
+    def first_pass(self) -> frozenset[Trigger]:
+        return frozenset(self.patches)
 
     def pulls(self, clean: np.ndarray, patched: np.ndarray) -> np.ndarray:
         """(patch, class): how far each patch moves the model's margin toward each class on the
