@@ -27,7 +27,7 @@ hash on chain.
 
 A participant runs its copy on its samples in clear (`infer`): the samples never leave it, and
 the product is encrypted under its key all the same. Samples encrypted under its context
-(`encrypt_samples`) give the same outputs, for samples that travel, at four times the cost
+(`encrypt_samples`) give the same outputs, for samples that travel, at four to five times the cost
 (ciphertext products and relinearisation where plain products do).
 """
 
