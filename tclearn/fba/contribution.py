@@ -138,9 +138,8 @@ class Judgements:
         `backdoor` (`tclearn.fba.trigger`): the updates' mean (`pooled`) is searched for the
         patches (on a table: stamps, grown feature by feature) that pull it toward a class
         hardest over the parent, and each update for how hard it pushes them, against all the
-        round's updates (`peers` and `updates`). The search runs on the
-        built aggregate, once per set; with fewer than 3 updates in all there is no median to
-        stand out from, and nothing is searched."""
+        round's updates (`peers` and `updates`). The search runs once per set; with fewer than
+        3 updates in all there is no median to stand out from, and nothing is searched."""
         key = ids(tuple(updates))
         if key not in self._carriers:
             self._carriers[key] = {}

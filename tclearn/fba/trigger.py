@@ -179,14 +179,15 @@ class TriggerSearch:
 
     def pulls(self, clean: np.ndarray, patched: np.ndarray) -> np.ndarray:
         """(patch, class): how far each patch moves the model's margin toward each class on the
-        first pass, from its logits on the probes (`clean`) and on `stamped` (`patched`). The
-        margin toward a class is its logit less the mean of the others'; the pull is its mean
-        change over the first `coarse` probes, in the model's spread of logits on them (as
-        `margin_shift` measures an update)."""
-        if not self.patches:
+        first pass, from its logits on the probes (`clean`) and on `stamped` (`patched`; or on
+        the first probes stamped with any other patches, patch after patch). The margin toward a
+        class is its logit less the mean of the others'; the pull is its mean change over the
+        first `coarse` probes, in the model's spread of logits on them (as `margin_shift`
+        measures an update)."""
+        if not len(patched):
             return np.zeros((0, self.num_classes))
         before = clean[: self.coarse]
-        shift = patched.reshape(len(self.patches), len(before), self.num_classes) - before
+        shift = patched.reshape(-1, len(before), self.num_classes) - before
         toward = shift - (shift.sum(2, keepdims=True) - shift) / (self.num_classes - 1)
         return toward.mean(1) / max(float(np.mean(before.std(1))), 1e-6)
 
@@ -212,11 +213,7 @@ class TriggerSearch:
 
         def rises(options: list[Stamp], target: int) -> np.ndarray:
             stamped = np.concatenate([option.stamp(before) for option in options])
-            found = []
-            for clean, run in ((clean_c, candidate), (clean_p, parent)):
-                shifted = run(stamped).reshape(len(options), len(before), -1)
-                found.append(np.array([self._pull(clean, one, target) for one in shifted]))
-            return found[0] - found[1]
+            return (self.pulls(clean_c, candidate(stamped)) - self.pulls(clean_p, parent(stamped)))[:, target]
 
         out = []
         for suspect in suspects:
