@@ -5,6 +5,7 @@ import {Coalition} from "./Coalition.sol";
 import {IModelLedger} from "./interfaces/IModelLedger.sol";
 import {GeneralDraw} from "./libraries/GeneralDraw.sol";
 import {Quorum} from "./libraries/Quorum.sol";
+import {ISupervision} from "./interfaces/ISupervision.sol";
 import {Supervision} from "./Supervision.sol";
 
 /// @title TCLearn model ledger: every training step, every candidate block, every vote
@@ -67,6 +68,8 @@ contract ModelLedger is IModelLedger, Supervision {
     bytes32 private _seed;
     mapping(uint64 id => Block) private _blocks;
     mapping(uint64 id => Update) private _updates;
+    /// @dev Mode C: the round and attempt whose roster was closed last (number << 32 | attempt).
+    uint64 private _closedRoster;
 
     constructor(
         Params memory params,
@@ -115,6 +118,57 @@ contract ModelLedger is IModelLedger, Supervision {
         external
         returns (uint64 id)
     {
+        if (mode == Mode.C) revert MaskedUpdatesOnly();
+        id = _register(parent, weightsHash, cidDigest, samples, batchSize);
+    }
+
+    /// @inheritdoc ISupervision
+    function registerMaskedUpdate(
+        uint64 parent,
+        uint32 round,
+        uint32 attempt,
+        bytes32 weightsHash,
+        bytes32 cidDigest,
+        uint32 samples,
+        uint32 batchSize
+    ) external returns (uint64 id) {
+        if (mode != Mode.C) revert NotModeC();
+        Round memory r = _round;
+        // slither-disable-next-line timestamp -- round numbers, not the round's deadline
+        if (round != r.number || attempt != r.attempt) revert WrongAttempt(round, attempt, r.number, r.attempt);
+        // slither-disable-next-line incorrect-equality,timestamp -- a key compared, no balance nor time
+        if (_closedRoster == _rosterKey(r)) revert RosterIsClosed(round, attempt);
+        uint64 head = _cursor.head;
+        if (parent != head) revert WrongParent(parent, head);
+        id = _register(parent, weightsHash, cidDigest, samples, batchSize);
+        emit UpdateMasked(id, msg.sender, round, attempt);
+    }
+
+    /// @inheritdoc ISupervision
+    function closeRoster() external {
+        if (mode != Mode.C) revert NotModeC();
+        Round memory r = _round;
+        // slither-disable-next-line timestamp -- an address comparison, not a time comparison
+        if (msg.sender != r.general) revert NotGeneral(msg.sender, r.general);
+        uint64 key = _rosterKey(r);
+        // slither-disable-next-line incorrect-equality,timestamp -- a key compared, no balance nor time
+        if (_closedRoster == key) revert RosterIsClosed(r.number, r.attempt);
+        _closedRoster = key;
+        emit RosterClosed(r.number, r.attempt, _cursor.head, msg.sender);
+    }
+
+    /// @inheritdoc ISupervision
+    function closedRoster() external view returns (uint32 round, uint32 attempt) {
+        uint64 key = _closedRoster;
+        // casting to 'uint32' is safe because the key is two uint32 halves (`_rosterKey`)
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return (uint32(key >> 32), uint32(key));
+    }
+
+    function _register(uint64 parent, bytes32 weightsHash, bytes32 cidDigest, uint32 samples, uint32 batchSize)
+        private
+        returns (uint64 id)
+    {
         if (!hasRole(MEMBER_ROLE, msg.sender)) revert NotMember(msg.sender);
         if (batchSize < minBatchSize) revert BatchTooSmall(batchSize, minBatchSize);
         if (samples < batchSize) revert BadSampleCount(samples, batchSize);
@@ -123,6 +177,10 @@ contract ModelLedger is IModelLedger, Supervision {
         id = ++_cursor.updateCount;
         _updates[id] = Update({member: msg.sender, parent: parent, samples: samples, weightsHash: weightsHash});
         emit UpdateRegistered(id, msg.sender, parent, weightsHash, cidDigest, samples, batchSize);
+    }
+
+    function _rosterKey(Round memory r) private pure returns (uint64) {
+        return (uint64(r.number) << 32) | r.attempt;
     }
 
     // ------------------------------------------------------------------ propose

@@ -451,6 +451,12 @@ _down_and_status(ipfs_group, "IPFS node", IPFS_REPO, ipfs_down, ipfs_status)
     help="Mode B: at this round the validators vote a new member in (it only reads).",
 )
 @click.option("--joiners-read-history", is_flag=True, help="Mode B: the joiner is granted the earlier models too.")
+@click.option(
+    "--drop-member-at",
+    type=click.IntRange(1),
+    default=None,
+    help="Mode C: from this round on the last member's node is dead (it never submits again).",
+)
 @click.option("--learning", type=click.Choice(LEARNING_MODES), default="fedavg", show_default=True)
 @click.option("--dataset", type=click.Choice(list(DATASETS)), default="breast-cancer", show_default=True)
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=None, help="Dirichlet α; omitted: IID.")
@@ -541,6 +547,43 @@ def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) ->
         node.close()
     result = {"update": done.update_id, "parent": done.parent, "cid": done.cid, "samples": done.samples}
     emit(result, opts["as_json"], f"update {done.update_id} registered on block {done.parent} ({done.cid})")
+
+
+@member.command(name="correct")
+@click.option("--as", "name", required=True, help="The member's participant name in the config.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def member_correct(directory: Path, name: str, as_json: bool) -> None:
+    """Mode C: once the general has closed the round's roster without some members, file this
+    member's correction (its masks with the absent ones, encrypted for the supervisor), so
+    the sum of the present members' updates can be unmasked. Safe to run at any time: it files
+    only when due, and once."""
+    from tclearn.he.node import correct
+
+    node = _node(directory, name)
+    try:
+        if node.config.mode != "C":
+            raise click.UsageError("corrections are mode C's: its updates are masked")
+        outcome = correct(node)
+    finally:
+        node.close()
+    action = outcome.action if outcome else "nothing-due"
+    request, _, absent = (outcome.detail if outcome else "").partition(":")
+    filed = action == "correction-filed"
+    result = {
+        "action": action,
+        "block": outcome.block if outcome else None,
+        "request": int(request) if filed else None,
+        "absent": absent.split(",") if filed else [],
+        "detail": "" if filed or outcome is None else outcome.detail,
+    }
+    text = {
+        "correction-filed": f"correction filed (request {request}) for the absent members {absent}",
+        "too-few-present": f"not filed: too few members present ({result['detail']})",
+        "nothing-due": "nothing due: the roster is open, nobody is absent, or this member filed already",
+    }[action]
+    emit(result, as_json, text)
 
 
 def _submit_encrypted(node: Node, x: Any, y: Any) -> Any:

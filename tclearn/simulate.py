@@ -78,6 +78,9 @@ class SimulationConfig:
     join_member_at: int | None = None
     joiners_read_history: bool = False  # mode B: the joiner is granted the earlier models too
     kem: str | None = None  # mode B's KEM (default: the rules' default, the hybrid)
+    # Mode C: from this round on the last member's node is dead: it holds its copy of the head
+    # and never submits (the others' masks are corrected for it, `tclearn.he.member`).
+    drop_member_at: int | None = None
 
     @property
     def strategy(self) -> Strategy:

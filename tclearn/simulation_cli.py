@@ -41,10 +41,17 @@ def run_from_cli(opts: dict[str, Any]) -> SimulationResult:
         kem=opts["kem"],
         join_member_at=opts["join_member_at"],
         joiners_read_history=opts["joiners_read_history"],
+        drop_member_at=opts["drop_member_at"],
     )
     if config.mode != "B" and (config.remove_member_at or config.kem or config.join_member_at):
         raise click.BadParameter("only in mode B", param_hint="--remove-member-at / --join-member-at / --kem")
-    for flag, at in (("--remove-member-at", config.remove_member_at), ("--join-member-at", config.join_member_at)):
+    if config.mode != "C" and config.drop_member_at:
+        raise click.BadParameter("only in mode C", param_hint="--drop-member-at")
+    for flag, at in (
+        ("--remove-member-at", config.remove_member_at),
+        ("--join-member-at", config.join_member_at),
+        ("--drop-member-at", config.drop_member_at),
+    ):
         if at is not None and at > config.rounds:
             raise click.BadParameter("after the last round", param_hint=flag)
     if config.mode == "C":

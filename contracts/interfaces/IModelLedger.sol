@@ -296,6 +296,7 @@ interface IModelLedger is ICoalition, ISupervision {
     /// @notice Records one training step of the caller: the block it trained from, the SHA-256 of
     ///         the resulting weights (or update), the CIDv0 digest under which they are stored,
     ///         how many samples it used and with which batch size (at least `minBatchSize`).
+    ///         Not in mode C, whose updates are masked (`ISupervision.registerMaskedUpdate`).
     /// @return id the update's number, which a candidate block references
     function registerUpdate(uint64 parent, bytes32 weightsHash, bytes32 cidDigest, uint32 samples, uint32 batchSize)
         external

@@ -31,6 +31,17 @@ interface ISupervision {
     ///         left its answer (what the protocol lets the requester learn) at `answerCid`.
     event Decrypted(uint64 indexed requestId, address indexed supervisor, bytes32 inputHash, bytes32 answerCid);
 
+    /// @notice `member` registered update `id` masked for secure aggregation in round `round`,
+    ///         attempt `attempt` (the masks are bound to that attempt: its sum is the only one
+    ///         in which they cancel).
+    event UpdateMasked(uint64 indexed id, address indexed member, uint32 indexed round, uint32 attempt);
+
+    /// @notice The general `general` closed the roster of round `round`, attempt `attempt`, on
+    ///         block `parent`: no update can be registered in that attempt any more, so a member
+    ///         absent from it can safely be unmasked out of the sum (its pairwise masks revealed
+    ///         by the members present), since it can never add an update they would expose.
+    event RosterClosed(uint32 indexed round, uint32 attempt, uint64 indexed parent, address indexed general);
+
     /// @notice The caller does not hold the supervisor role.
     error NotSupervisor(address account);
     /// @notice Mode C's records are kept only by a mode-C coalition.
@@ -47,6 +58,13 @@ interface ISupervision {
     error LengthMismatch();
     /// @notice A fingerprint, hash or digest given as zero.
     error EmptyRecord();
+    /// @notice In mode C a member's update is masked, and registered with the attempt its masks
+    ///         are bound to (`registerMaskedUpdate`).
+    error MaskedUpdatesOnly();
+    /// @notice The masks were bound to another round or attempt than the current one.
+    error WrongAttempt(uint32 round, uint32 attempt, uint32 currentRound, uint32 currentAttempt);
+    /// @notice The roster of this round and attempt is closed: no update joins it any more.
+    error RosterIsClosed(uint32 round, uint32 attempt);
 
     /// @notice Issues `participant` its CKKS public context (supervisors only).
     function issueContext(address participant, bytes32 fingerprint, bytes32 cidDigest) external;
@@ -59,6 +77,27 @@ interface ISupervision {
         bytes32[] calldata copyHashes,
         bytes32[] calldata cidDigests
     ) external;
+
+    /// @notice Registers a member's masked update (mode C, members only), trained on the head
+    ///         in the current round and attempt, which its masks are bound to; refused once the
+    ///         attempt's roster is closed. Otherwise as `registerUpdate`.
+    function registerMaskedUpdate(
+        uint64 parent,
+        uint32 round,
+        uint32 attempt,
+        bytes32 weightsHash,
+        bytes32 cidDigest,
+        uint32 samples,
+        uint32 batchSize
+    ) external returns (uint64 id);
+
+    /// @notice Closes the current attempt's roster (mode C, the round's general only, once):
+    ///         before it asks the supervisor for the aggregate of the updates registered in it.
+    function closeRoster() external;
+
+    /// @notice The round and attempt whose roster was closed last (zeros: none yet). Only the
+    ///         current attempt's roster can be closed, so that is the one that matters.
+    function closedRoster() external view returns (uint32 round, uint32 attempt);
 
     /// @notice Asks the supervisor to decrypt the container stored at `cidDigest` (participants only).
     function requestDecryption(bytes32 purpose, uint64 blockId, bytes32 cidDigest) external returns (uint64 requestId);

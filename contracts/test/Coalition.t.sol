@@ -499,14 +499,7 @@ contract CoalitionTest is LedgerFixture {
     // ================================================================ keys
 
     function test_registerKey_byParticipants() public {
-        ModelLedger l = new ModelLedger(
-            params(ICoalition.Mode.C),
-            genesis(),
-            addrs(memberAddr, 1),
-            addrs(validatorAddr, 1),
-            addrs(supervisorAddr, 1),
-            addrs(auditorAddr, 1)
-        );
+        ModelLedger l = modeCLedger(1, 1);
         bytes32 purpose = keccak256("ckks");
         address[4] memory who = [memberAddr(0), validatorAddr(0), supervisorAddr(0), auditorAddr(0)];
         for (uint256 i = 0; i < who.length; ++i) {

@@ -49,4 +49,18 @@ contract GasTest is LedgerFixture {
         uint64 c = proposeOne();
         voteWith(v, c, true, bytes32(uint256(1)), commitmentOf(v, bytes32(uint256(2))));
     }
+
+    /// @notice Mode C's rows: `registerMaskedUpdate` (5 members, the same 5-member coalition as
+    ///         above's `registerUpdate`) and the general's `closeRoster`.
+    function test_gas_modeC_roster_n4() public {
+        vm.warp(1_000_000);
+        ModelLedger c = modeCLedger(4, 5);
+        (uint32 number, uint32 attempt, address g,) = c.currentRound();
+        for (uint256 i = 0; i < 5; ++i) {
+            vm.prank(memberAddr(i));
+            c.registerMaskedUpdate(1, number, attempt, freshHash(), bytes32(0), 64, MIN_BATCH);
+        }
+        vm.prank(g);
+        c.closeRoster();
+    }
 }

@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {ModelLedger} from "../ModelLedger.sol";
 import {ICoalition} from "../interfaces/ICoalition.sol";
+import {IModelLedger} from "../interfaces/IModelLedger.sol";
 import {ISupervision} from "../interfaces/ISupervision.sol";
 import {vm} from "./utils/Vm.sol";
 import {LedgerFixture} from "./utils/LedgerFixture.sol";
@@ -15,14 +16,7 @@ contract SupervisionTest is LedgerFixture {
     function setUp() public {
         vm.warp(1_000_000);
         deployLedger(3, 2); // a mode-A ledger, for the refusals
-        c = new ModelLedger(
-            params(ICoalition.Mode.C),
-            genesis(),
-            addrs(memberAddr, 2),
-            addrs(validatorAddr, 3),
-            addrs(supervisorAddr, 1),
-            addrs(auditorAddr, 1)
-        );
+        c = modeCLedger(3, 2);
     }
 
     function _issueContext(address participant, bytes32 fingerprint) internal {
@@ -159,5 +153,92 @@ contract SupervisionTest is LedgerFixture {
             assertEq(c.requestDecryption(VOTE, 1, keccak256(abi.encode(i))), i, "ids run from 1");
         }
         assertEq(c.requestCount(), n, "count");
+    }
+
+    // ------------------------------------------------------------------ secure aggregation's rosters
+
+    function _round() internal view returns (uint32 number, uint32 attempt, address general) {
+        (number, attempt, general,) = c.currentRound();
+    }
+
+    function _registerMasked(address member, uint32 round, uint32 attempt) internal returns (uint64) {
+        vm.prank(member);
+        return c.registerMaskedUpdate(1, round, attempt, freshHash(), keccak256("cid"), 64, MIN_BATCH);
+    }
+
+    function test_maskedUpdates_boundToTheCurrentAttempt() public {
+        (uint32 number, uint32 attempt,) = _round();
+        vm.expectEmit(address(c));
+        emit ISupervision.UpdateMasked(1, memberAddr(0), number, attempt);
+        assertEq(_registerMasked(memberAddr(0), number, attempt), 1, "first update");
+
+        vm.expectRevert(
+            abi.encodeWithSelector(ISupervision.WrongAttempt.selector, number + 1, attempt, number, attempt)
+        );
+        _registerMasked(memberAddr(1), number + 1, attempt);
+        vm.expectRevert(
+            abi.encodeWithSelector(ISupervision.WrongAttempt.selector, number, attempt + 1, number, attempt)
+        );
+        _registerMasked(memberAddr(1), number, attempt + 1);
+
+        vm.expectRevert(ISupervision.MaskedUpdatesOnly.selector); // a mode-C update is masked
+        vm.prank(memberAddr(1));
+        c.registerUpdate(1, freshHash(), keccak256("cid"), 64, MIN_BATCH);
+
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.NotMember.selector, validatorAddr(0)));
+        _registerMasked(validatorAddr(0), number, attempt);
+
+        vm.expectRevert(ISupervision.NotModeC.selector);
+        vm.prank(memberAddr(0));
+        ledger.registerMaskedUpdate(1, number, attempt, freshHash(), keccak256("cid"), 64, MIN_BATCH);
+    }
+
+    function test_roster_closedByTheGeneralOnce_thenNoUpdateJoins() public {
+        (uint32 number, uint32 attempt, address g) = _round();
+        _registerMasked(memberAddr(0), number, attempt);
+        (uint32 closedNumber, uint32 closedAttempt) = c.closedRoster();
+        assertEq(closedNumber, 0, "none closed yet");
+        assertEq(closedAttempt, 0, "none closed yet");
+
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.NotGeneral.selector, memberAddr(0), g));
+        vm.prank(memberAddr(0));
+        c.closeRoster();
+
+        vm.expectEmit(address(c));
+        emit ISupervision.RosterClosed(number, attempt, 1, g);
+        vm.prank(g);
+        c.closeRoster();
+        (closedNumber, closedAttempt) = c.closedRoster();
+        assertEq(closedNumber, number, "this round");
+        assertEq(closedAttempt, attempt, "this attempt");
+
+        // the absent member can never add an update the others' revealed masks would expose
+        vm.expectRevert(abi.encodeWithSelector(ISupervision.RosterIsClosed.selector, number, attempt));
+        _registerMasked(memberAddr(1), number, attempt);
+        vm.expectRevert(abi.encodeWithSelector(ISupervision.RosterIsClosed.selector, number, attempt));
+        vm.prank(g);
+        c.closeRoster();
+
+        // a redraw opens a new attempt, whose roster is open again
+        vm.warp(block.timestamp + 2 days);
+        c.redraw();
+        (, uint32 next,) = _round();
+        assertEq(next, attempt + 1, "redrawn");
+        assertEq(_registerMasked(memberAddr(1), number, next), 2, "joins the new attempt");
+    }
+
+    function test_roster_onlyInModeC() public {
+        address g = general();
+        vm.expectRevert(ISupervision.NotModeC.selector);
+        vm.prank(g);
+        ledger.closeRoster();
+    }
+
+    function testFuzz_maskedUpdate_onlyOnTheHead(uint64 parent) public {
+        vm.assume(parent != 1);
+        (uint32 number, uint32 attempt,) = _round();
+        vm.prank(memberAddr(0));
+        vm.expectRevert(abi.encodeWithSelector(IModelLedger.WrongParent.selector, parent, uint64(1)));
+        c.registerMaskedUpdate(parent, number, attempt, freshHash(), keccak256("cid"), 64, MIN_BATCH);
     }
 }

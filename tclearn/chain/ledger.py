@@ -313,6 +313,53 @@ class Ledger:
         receipt = self.transact(account, "requestDecryption", keccak(text=purpose), block_id, cid_digest)
         return int(self._event(receipt, "DecryptionRequested")["requestId"])
 
+    def register_masked_update(
+        self,
+        member: LocalAccount,
+        parent: int,
+        attempt: RoundInfo,
+        weights_hash: bytes,
+        cid_digest: bytes,
+        samples: int,
+        batch_size: int,
+    ) -> int:
+        """Mode C: records a masked training step, bound to the round and attempt its masks are
+        bound to (refused once that attempt's roster is closed); returns the update id."""
+        receipt = self.transact(
+            member,
+            "registerMaskedUpdate",
+            parent,
+            attempt.number,
+            attempt.attempt,
+            weights_hash,
+            cid_digest,
+            samples,
+            batch_size,
+        )
+        return self._event(receipt, "UpdateRegistered")["id"]
+
+    def close_roster(self, general: LocalAccount) -> TxReceipt:
+        """Mode C: the round's general closes the current attempt's roster."""
+        return self.transact(general, "closeRoster")
+
+    def roster_closed(self, attempt: RoundInfo) -> bool:
+        """Mode C: whether `attempt`'s roster is closed (only the current attempt's can be)."""
+        closed = tuple(self.contract.functions.closedRoster().call())
+        return closed == (attempt.number, attempt.attempt)
+
+    def masked_updates(self, attempt: RoundInfo) -> list[UpdateRecord]:
+        """Mode C: the updates registered in `attempt`, oldest first."""
+        logs = self._logs("UpdateMasked", round=attempt.number, attempt=attempt.attempt)
+        return [self.update_record(int(log["args"]["id"])) for log in logs]
+
+    def first_masked_update_time(self, attempt: RoundInfo) -> int | None:
+        """Chain time of the first update registered in `attempt` (None: none yet): mode C's
+        gathering window runs from it."""
+        logs = self._logs("UpdateMasked", round=attempt.number, attempt=attempt.attempt)
+        if not logs:
+            return None
+        return int(self.chain.w3.eth.get_block(logs[0]["blockNumber"])["timestamp"])
+
     def answer_decryption(
         self, supervisor: LocalAccount, request_id: int, input_hash: bytes, answer_cid_digest: bytes
     ) -> TxReceipt:

@@ -136,6 +136,9 @@ class General:
     # How it builds a candidate: by default it screens the updates itself (`build_candidate`);
     # in mode C it cannot see them and asks the supervisor (`tclearn.he.general`).
     builder: Callable[[CoalitionContext, Voter], Screened] | None = None
+    # When its gathering window opened (None: no update yet); by default the first update on
+    # the head, in mode C the first of the round's attempt (`tclearn.he.general`).
+    gathering_since: Callable[[Ledger], int | None] | None = None
 
 
 def propose_if_drawn(
@@ -151,8 +154,9 @@ def propose_if_drawn(
     now = ledger.chain.now()
     if now > current.deadline:
         return None  # too late: the round is about to be redrawn
-    if general.gather_s and (first := ledger.first_update_time(cursor.head)) is not None:
-        until = first + general.gather_s
+    since = general.gathering_since(ledger) if general.gathering_since else ledger.first_update_time(cursor.head)
+    if general.gather_s and since is not None:
+        until = since + general.gather_s
         if now < until:
             return Outcome("gathering", detail=str(until))
     seen = (cursor.head, cursor.update_count, current.number)

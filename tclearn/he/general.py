@@ -9,8 +9,16 @@ exists to prevent (the supervisor decrypts only masked updates, and the masks ca
 sum of the whole set). Whether the aggregate helps is judged whole, by the validators' vote on
 encrypted inference: a bad update sinks the round's candidate, and the model does not move.
 
-The general asks the supervisor for the aggregate of the set (a `tclearn.aggregate` request),
-then proposes the block its answer names.
+The updates it aggregates are those registered in the round's current attempt, which their masks
+are bound to. Once its gathering window has passed (or every member is in) it closes the
+attempt's roster on chain
+(`closeRoster`): from then on no update joins it, so members absent from it can be unmasked out
+of the sum. If some are absent, it waits for every present member's correction
+(`tclearn.he.member`). It then asks the supervisor for the aggregate of the set (a
+`tclearn.aggregate` request naming the updates, the absent members and the corrections), and
+proposes the block its answer names. A present member that never files its correction leaves the
+attempt without a candidate: the general is redrawn, and the members submit in the next attempt,
+under fresh masks.
 """
 
 from __future__ import annotations
@@ -19,15 +27,12 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
-from tclearn.chain.ledger import UpdateRecord
-from tclearn.engine.steps import Pending
+from tclearn.chain.ledger import Ledger
+from tclearn.engine.steps import General, Pending
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.propose import Candidate, Screened
 from tclearn.fba.vote import Voter
-from tclearn.he import ckks, wire
 from tclearn.he.records import AGGREGATE, Records
-from tclearn.store.base import StoreError, fetch_verified
-from tclearn.store.cid import digest_to_cid
 
 LEARNING = "fedavg-encrypted"  # the metadata's recipe: masked updates summed by the supervisor
 
@@ -41,22 +46,40 @@ class EncryptedProposer:
 
     def __call__(self, ctx: CoalitionContext, voter: Voter) -> Screened:
         ledger = ctx.ledger
-        parent = ledger.cursor().head
-        registered = ledger.updates_on(parent)
-        if not registered:
+        parent, attempt = ledger.cursor().head, ledger.current_round()
+        if not ledger.masked_updates(attempt):
             return Screened(parent, None, {})
-        excluded = {u.id: why for u in registered if (why := self.integrity(u)) is not None}
-        chosen = sorted(u.id for u in registered if u.id not in excluded)
+        if not ledger.roster_closed(attempt):
+            ledger.close_roster(self.account)
+            raise Pending(f"roster of round {attempt.number}.{attempt.attempt} closed", acted=True)
+        gathered = self.records.gathered(parent, attempt)
+        excluded = dict(gathered.excluded)
+        chosen = [u.id for u in gathered.updates]
         if not chosen:
             return Screened(parent, None, excluded)
+        corrections: list[int] = []
+        if gathered.absent:
+            if not gathered.enough:
+                return Screened(parent, None, excluded | dict.fromkeys(chosen, "too-few-present"))
+            filed = self.records.corrections(gathered)
+            waiting = [u.member for u in gathered.updates if u.member not in filed]
+            if waiting:
+                raise Pending(f"corrections from {len(waiting)} of {len(chosen)} members")
+            corrections = [filed[u.member].id for u in gathered.updates]
+        wanted = {
+            "parent": parent,
+            "attempt": gathered.binding_fields,
+            "updates": chosen,
+            "absent": gathered.absent,
+            "corrections": corrections,
+        }
         asked = [
             r
             for r in self.records.requests(AGGREGATE, self.account.address, parent)
-            if self.records.get_json(r.cid_digest).get("updates") == chosen
+            if self.records.get_json(r.cid_digest) == wanted
         ]
         if not asked:
-            document = self.records.put_json({"parent": parent, "updates": chosen})
-            ledger.request_decryption(self.account, AGGREGATE, parent, document)
+            ledger.request_decryption(self.account, AGGREGATE, parent, self.records.put_json(wanted))
             raise Pending(f"aggregate of {len(chosen)} updates asked", acted=True)
         request = asked[-1]
         if request.answer is None:
@@ -65,25 +88,31 @@ class EncryptedProposer:
         if "refused" in answer:
             why = str(answer["refused"])
             return Screened(parent, None, excluded | dict.fromkeys(chosen, why))
-        metadata = ctx.put_json({"learning": LEARNING, "updates": chosen, "excluded": excluded, "request": request.id})
+        metadata = ctx.put_json(
+            {
+                "learning": LEARNING,
+                "updates": chosen,
+                "excluded": excluded,
+                "absent": gathered.absent,
+                "request": request.id,
+            }
+        )
         candidate = Candidate(
             parent, chosen, bytes.fromhex(str(answer["model_hash"])), str(answer["model_cid"]), metadata, excluded
         )
         return Screened(parent, candidate, excluded)
 
-    def integrity(self, update: UpdateRecord) -> str | None:
-        """Why an update cannot go into the aggregate, from what the general can see."""
-        try:
-            data = fetch_verified(self.records.store, digest_to_cid(update.cid_digest), update.weights_hash)
-            found = wire.header(data)
-        except StoreError:
-            return "integrity"
-        except ckks.HEError as exc:
-            return exc.reason
-        layout = self.records.layout
-        shape = (layout.update_chunks, layout.result)
-        if found["kind"] != "update" or (found["count"], found["size"]) != shape:
-            return "wrong-size"
-        if bytes.fromhex(found["fingerprint"]) != self.records.fingerprint_of(update.member):
-            return "wrong-context"
-        return None
+    def gathering_since(self, ledger: Ledger) -> int | None:
+        """When the gathering window opened: the first update of the current attempt (None,
+        so that the general need not wait, once every member of the roster is in)."""
+        attempt = ledger.current_round()
+        registered = {u.member for u in ledger.masked_updates(attempt)}
+        if registered >= self.records.roster(ledger.cursor().head):
+            return None
+        return ledger.first_masked_update_time(attempt)
+
+
+def encrypted_general(records: Records, account: LocalAccount, gather_s: int) -> General:
+    """A mode-C validator's duty as general."""
+    proposer = EncryptedProposer(records, account)
+    return General(account, gather_s, builder=proposer, gathering_since=proposer.gathering_since)

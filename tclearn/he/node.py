@@ -17,11 +17,11 @@ import numpy as np
 
 from tclearn.chain.ledger import Ledger
 from tclearn.config import CoalitionConfig
-from tclearn.engine.steps import General, Submission, ValidatorRole
+from tclearn.engine.steps import Outcome, Submission, ValidatorRole
 from tclearn.errors import ConfigError
 from tclearn.fba.viability import screening_sample
 from tclearn.he.features import FrozenFeatures
-from tclearn.he.general import EncryptedProposer
+from tclearn.he.general import encrypted_general
 from tclearn.he.head import HeadLayout
 from tclearn.he.keystore import SupervisorKeystore
 from tclearn.he.member import EncryptedMember
@@ -122,17 +122,25 @@ def validator_role(
     voter = EncryptedVoter(
         node.ctx, node.account, records(node), _key(node), sets, rules.tolerance, rules.strategy(), state
     )
-    duty = (
-        General(node.account, rules.gather_s, builder=EncryptedProposer(voter.records, node.account))
-        if general
-        else None
-    )
+    duty = encrypted_general(voter.records, node.account, rules.gather_s) if general else None
     return ValidatorRole(voter, duty, votes)
+
+
+def member(node: Node, features: np.ndarray, labels: np.ndarray) -> EncryptedMember:
+    """The member as `tclearn member submit` and `member correct` run it, on its data through
+    the frozen extractor; its mask key is its HPKE key."""
+    return EncryptedMember(records(node), node.account, _key(node).x25519(), features, labels, Recipe())
 
 
 def submit(node: Node, x: np.ndarray, y: np.ndarray) -> Submission:
     """A member's step on the head (raises `Pending` until the supervisor issued its copy); the
     ledger refuses it if the member holds fewer samples than the minimum batch size."""
-    features = extractor(node.config)(x)
-    member = EncryptedMember(records(node), node.account, _key(node).x25519(), features, np.asarray(y), Recipe())
-    return member.submit(node.ctx.ledger.cursor().head)
+    encrypted = member(node, extractor(node.config)(x), np.asarray(y))
+    return encrypted.submit(node.ctx.ledger.cursor().head)
+
+
+def correct(node: Node) -> Outcome | None:
+    """A member's correction for the absent members of the current attempt, if one is due (it
+    needs no data)."""
+    width = layout(node.config).features
+    return member(node, np.zeros((0, width)), np.zeros(0, dtype=np.int64)).correct()

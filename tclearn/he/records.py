@@ -1,10 +1,11 @@
 """What every mode-C node reads from the chain and the store, checked: a participant's public
-context, the copy of a block issued to it, the members' mask keys, the head's bytes, the
-documents that carry a decryption's request and answer.
+context, the copy of a block issued to it, the members' mask keys, an attempt's roster and who
+is present in it, the head's bytes, the documents that carry a decryption's request and answer.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,8 +14,8 @@ import torch
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
-from tclearn.chain.ledger import DecryptionRequest, Ledger
-from tclearn.he import ckks
+from tclearn.chain.ledger import DecryptionRequest, Ledger, RoundInfo, UpdateRecord
+from tclearn.he import ckks, wire
 from tclearn.he.head import HeadLayout
 from tclearn.model.weights import TensorSpec, load_weights, serialize_state
 from tclearn.privacy.keys import fingerprint
@@ -25,7 +26,8 @@ KEM = "x25519"  # mode C's HPKE keys: they seal models and answers, and a member
 MASK_PURPOSE = "tclearn.mask"  # `registerKey` purpose of a member's X25519 mask key
 AGGREGATE = "tclearn.aggregate"  # a general asks for the candidate of a set of updates
 VOTE = "tclearn.vote"  # a validator asks for its samples' labels under a model
-PURPOSES = {keccak(text=p): p for p in (AGGREGATE, VOTE)}
+CORRECTION = "tclearn.correction"  # a member files its masks' correction for an attempt's absent members
+PURPOSES = {keccak(text=p): p for p in (AGGREGATE, VOTE, CORRECTION)}
 WEIGHT_UNIT = 1024  # an update is scaled by its samples / WEIGHT_UNIT before it is masked
 
 
@@ -76,6 +78,65 @@ class Records:
                 keys[registration.account] = public
         return keys
 
+    def roster(self, parent: int) -> set[str]:
+        """The members of a round on `parent`: those issued a copy of it who hold the member
+        role. Each member's mask pairs it with every other one of them."""
+        members = {to_checksum_address(a) for a in self.ledger.role_holders(("member",))}
+        return {c.participant for c in self.ledger.copies_issued(blockId=parent)} & members
+
+    def gathered(self, parent: int, attempt: RoundInfo) -> Gathered:
+        """Who is present in `attempt` on `parent`: each roster member's first update registered
+        in it, if that update passes `integrity`; the others are absent (what is wrong with an
+        update that does not pass is kept)."""
+        roster = self.roster(parent)
+        present: dict[str, UpdateRecord] = {}
+        excluded: dict[int, str] = {}
+        for update in self.ledger.masked_updates(attempt):
+            if update.member in present or update.member not in roster or update.id in excluded:
+                excluded.setdefault(update.id, "not-in-roster" if update.member not in roster else "duplicate")
+                continue
+            why = self.integrity(update)
+            if why is None:
+                present[update.member] = update
+            else:
+                excluded[update.id] = why
+        updates = sorted(present.values(), key=lambda u: u.id)
+        return Gathered(parent, attempt, updates, excluded, sorted(roster - set(present)))
+
+    def integrity(self, update: UpdateRecord) -> str | None:
+        """Why an update cannot go into the aggregate, from what anyone can see: its bytes
+        against the SHA-256 and CID on chain, a well-formed update container of the coalition's
+        layout, made under its member's context."""
+        try:
+            data = fetch_verified(self.store, digest_to_cid(update.cid_digest), update.weights_hash)
+            found = wire.header(data)
+        except StoreError:
+            return "integrity"
+        except ckks.HEError as exc:
+            return exc.reason
+        shape = (self.layout.update_chunks, self.layout.result)
+        if found["kind"] != "update" or (found["count"], found["size"]) != shape:
+            return "wrong-size"
+        if bytes.fromhex(found["fingerprint"]) != self.fingerprint_of(update.member):
+            return "wrong-context"
+        return None
+
+    def corrections(self, gathered: Gathered) -> dict[str, DecryptionRequest]:
+        """The corrections filed for `gathered`'s absent members by its present ones, by member
+        (the latest each filed for exactly this attempt and absent set)."""
+        found: dict[str, DecryptionRequest] = {}
+        members = {u.member for u in gathered.updates}
+        for request in self.requests(CORRECTION, block=gathered.parent):
+            if request.requester not in members:
+                continue
+            try:
+                document = self.get_json(request.cid_digest)
+            except (StoreError, ValueError):
+                continue
+            if document.get("attempt") == gathered.binding_fields and document.get("absent") == gathered.absent:
+                found[request.requester] = request
+        return found
+
     def put_json(self, document: dict[str, Any]) -> bytes:
         return put_json(self.store, document)
 
@@ -98,9 +159,41 @@ def publish_mask_key(ledger: Ledger, store: ContentStore, account: LocalAccount,
     ledger.register_key(account, MASK_PURPOSE, fingerprint(public), store.put(public))
 
 
-def round_binding(ledger: Ledger, parent: int) -> bytes:
-    """What a round's masks are bound to: the coalition and the block the updates start from."""
-    return f"{ledger.address}|{parent}".encode()
+def round_binding(ledger: Ledger, parent: int, attempt: RoundInfo) -> bytes:
+    """What a round's masks are bound to: the coalition, the block the updates start from, and
+    the round and attempt they are registered in (`registerMaskedUpdate`). Two updates of one
+    member in different attempts carry different masks, so the supervisor never learns their
+    difference; a roster closed in one attempt says nothing of the next."""
+    return f"{ledger.address}|{parent}|{attempt.number}|{attempt.attempt}".encode()
+
+
+def survivors_needed(roster: int) -> int:
+    """Present members an aggregate needs when some are absent: half the roster, and at least
+    two. Each correction reveals the masks its member shares with the absent ones; with a lone
+    survivor the sum would be its update."""
+    return max(2, math.ceil(roster / 2))
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """An attempt's roster split: the updates present (one a member, in order) and the roster
+    members absent from it (no update, or none that passes integrity)."""
+
+    parent: int
+    attempt: RoundInfo
+    updates: list[UpdateRecord]
+    excluded: dict[int, str]
+    absent: list[str]
+
+    @property
+    def binding_fields(self) -> list[int]:
+        """The attempt as documents name it: [round, attempt]."""
+        return [self.attempt.number, self.attempt.attempt]
+
+    @property
+    def enough(self) -> bool:
+        """Whether the present members may reveal their masks with the absent ones."""
+        return not self.absent or len(self.updates) >= survivors_needed(len(self.updates) + len(self.absent))
 
 
 def dump_head(weights: np.ndarray) -> bytes:

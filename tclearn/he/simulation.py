@@ -27,12 +27,12 @@ from tclearn.chain.ledger import LedgerParams
 from tclearn.data.datasets import load_dataset
 from tclearn.data.splits import split_coalition, stratified_subset
 from tclearn.engine.schedule import Settled, settle_round
-from tclearn.engine.steps import General, ValidatorRole
+from tclearn.engine.steps import Outcome, ValidatorRole
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.viability import screening_sample
 from tclearn.he import training
 from tclearn.he.features import FrozenFeatures
-from tclearn.he.general import EncryptedProposer
+from tclearn.he.general import encrypted_general
 from tclearn.he.head import HeadLayout, plain_logits
 from tclearn.he.keystore import SupervisorKeystore
 from tclearn.he.member import EncryptedMember
@@ -138,11 +138,12 @@ class EncryptedSimulation:
                 config.strategy,
                 secret_source=random.Random(f"{config.seed}/{validator.address}"),
             )
-            general = General(validator, config.rules().gather_s, builder=EncryptedProposer(self.records, validator))
+            general = encrypted_general(self.records, validator, config.rules().gather_s)
             self.roles.append(ValidatorRole(voter, general))
         self.attack_updates: set[int] = set()
         self.member_of_update: dict[int, int] = {}
         self.twin = np.zeros(self.layout.shape)  # the same head trained in clear
+        self.playing = 0  # the round `play_round` plays
 
     # ------------------------------------------------------------------ the rounds
 
@@ -166,7 +167,10 @@ class EncryptedSimulation:
             pass
         parent = ledger.cursor().head
         maps = []
+        self.playing = number
         for index, member in enumerate(self.members):
+            if self.is_dead(index, number):
+                continue
             local = self.member_map(index, member)
             submission = member.submit(parent, local)
             self.member_of_update[submission.update_id] = index
@@ -174,13 +178,29 @@ class EncryptedSimulation:
                 self.attack_updates.add(submission.update_id)
             maps.append(local)
         self.chain.advance_time(self.config.time_model.training_s)
-        settled = settle_round(self.chain, ledger, self.roles, helpers=[self.supervisor.pass_])
+        settled = settle_round(self.chain, ledger, self.roles, helpers=[self.supervisor.pass_, self.corrections])
         record = self.record(number, settled)
         if record.outcome == "final":  # the twin moves where the coalition moved
             self.twin = self.twin + sum(m.samples * training.plain_update(self.twin, m) for m in maps) / sum(
                 m.samples for m in maps
             )
         return record
+
+    def corrections(self) -> Outcome | None:
+        """The live members' corrections for the absent ones, as each member's node files them
+        (`tclearn member correct`)."""
+        for index, member in enumerate(self.members):
+            if self.is_dead(index, self.playing):
+                continue
+            outcome = member.correct()
+            if outcome is not None and outcome.action == "correction-filed":
+                return outcome
+        return None
+
+    def is_dead(self, index: int, number: int) -> bool:
+        """Whether member `index`'s node is dead in round `number` (`drop_member_at`)."""
+        at = self.config.drop_member_at
+        return at is not None and index == len(self.members) - 1 and number >= at
 
     def member_map(self, index: int, member: EncryptedMember) -> training.LocalMap:
         """What member `index` applies to its copy: its own local map, or an attacker's."""

@@ -8,11 +8,17 @@ Each pass acts at most once, like a validator's (`tclearn.engine.steps`):
 2. **Issue copies**: every participant's own encrypted copy of the head, and every validator's
    copy of an open candidate, marked per copy (`tclearn.he.head`), recorded in one transaction.
 3. **Answer the oldest request**:
-   - `tclearn.aggregate` (a general, for a set of updates on the head): it decrypts each masked
-     update under its member's key, sums them so that the masks cancel, and seals the new head
-     for the supervisors alone. It never sees one member's update unmasked. Only a set that
-     holds every member issued a copy of the parent is aggregated: otherwise the masks would not
-     cancel, and the answer says which members are missing.
+   - `tclearn.aggregate` (a general, for the updates of a round's attempt on the head): it
+     decrypts each masked update under its member's key, sums them so that the masks cancel,
+     and seals the new head for the supervisors alone. It never sees one member's update
+     unmasked. The set must be every update present in the attempt (`Records.gathered`); if
+     some roster members are absent, the attempt's roster must be closed on chain and the
+     request must name a correction of every present member, which it decrypts and subtracts
+     (`tclearn.he.masks.correction`). Otherwise the masks would not cancel, and the answer
+     says why (`masks-incomplete`, with the members missing).
+   - `tclearn.correction` (a present member, for the attempt's absent members): it checks the
+     container is a correction under the member's context, and acknowledges it; it decrypts
+     it only in the aggregate that names it.
    - `tclearn.vote` (a validator, for its outputs on its samples under its copy of a block): it
      decrypts the outputs and returns only the predicted labels, sealed for the requester.
    Every answer, a refusal included, is a `Decrypted` record: the request, the SHA-256 of what
@@ -32,12 +38,22 @@ import numpy as np
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from tclearn.chain.ledger import DecryptionRequest, Ledger
+from tclearn.chain.ledger import DecryptionRequest, Ledger, RoundInfo
 from tclearn.engine.steps import Outcome
 from tclearn.errors import KeystoreError, TransactionReverted
-from tclearn.he import ckks, head, training
+from tclearn.he import ckks, head, training, wire
 from tclearn.he.keystore import SupervisorKeystore
-from tclearn.he.records import AGGREGATE, PURPOSES, VOTE, WEIGHT_UNIT, Records, dump_head, load_head
+from tclearn.he.records import (
+    AGGREGATE,
+    CORRECTION,
+    PURPOSES,
+    VOTE,
+    WEIGHT_UNIT,
+    Gathered,
+    Records,
+    dump_head,
+    load_head,
+)
 from tclearn.model.weights import ModelRejected, sha256
 from tclearn.privacy.envelope import SealContext, SealError, open_sealed, seal
 from tclearn.privacy.keys import ParticipantKey
@@ -143,10 +159,9 @@ class Supervisor:
         decrypted = data  # what the record names: the input, or for an aggregate its updates
         try:
             if purpose == AGGREGATE:
-                document = self.aggregate(request, data)
-                if "refused" not in document:
-                    hashes = [self.ledger.update_record(int(u)).weights_hash for u in document["updates"]]
-                    decrypted = b"".join(hashes)
+                document, decrypted = self.aggregate(request, data)
+            elif purpose == CORRECTION:
+                document, decrypted = self.correction(request, data)
             elif purpose == VOTE:
                 document = self.labels(request, data)
             else:
@@ -167,40 +182,85 @@ class Supervisor:
         self.ledger.answer_decryption(self.account, request.id, input_hash, answer)
         return Outcome("decrypted", request.block, detail=f"{request.id}:{document.get('refused', 'ok')}")
 
-    def aggregate(self, request: DecryptionRequest, data: bytes) -> dict[str, object]:
-        """The candidate of a general's set of updates: their masked sum, unmasked by itself."""
+    def aggregate(self, request: DecryptionRequest, data: bytes) -> tuple[dict[str, object], bytes]:
+        """The candidate of a general's set of updates: their masked sum, unmasked by itself and
+        by the present members' corrections for the absent ones. Returns the answer and what the
+        record names as decrypted: the SHA-256s of the updates, then of the corrections."""
         if not self.ledger.has_role("validator", request.requester):
-            return {"refused": "not-a-validator"}
+            return {"refused": "not-a-validator"}, data
         asked = json.loads(data)
+        number, attempt = (int(v) for v in asked["attempt"])
         parent, update_ids = int(asked["parent"]), [int(u) for u in asked["updates"]]
-        if parent != request.block or not update_ids or len(set(update_ids)) != len(update_ids):
-            return {"refused": "integrity"}
-        updates = [self.ledger.update_record(u) for u in update_ids]
-        if any(u.parent != parent for u in updates) or len({u.member for u in updates}) != len(updates):
-            return {"refused": "integrity"}
-        roster = {c.participant for c in self.ledger.copies_issued(blockId=parent)} & {
-            to_checksum_address(a) for a in self.ledger.role_holders(("member",))
-        }
-        missing = sorted(roster - {u.member for u in updates})
-        if missing:
-            return {"refused": "masks-incomplete", "missing": missing}
+        if parent != request.block or not update_ids:
+            return {"refused": "integrity"}, data
+        gathered = self.records.gathered(parent, RoundInfo(number, attempt, "", 0))
+        missing = sorted(set(gathered.absent) - set(asked["absent"]))
+        if update_ids != [u.id for u in gathered.updates] or missing:
+            return {"refused": "masks-incomplete", "missing": missing or gathered.absent}, data
+        corrections = self.corrections_for(gathered, [int(r) for r in asked["corrections"]])
+        if isinstance(corrections, str):
+            return {"refused": corrections, "missing": gathered.absent}, data
         layout = self.records.layout
-        total, weight = np.zeros(layout.shape), 0.0
-        for update in updates:
+        total, weight, read = np.zeros(layout.shape), 0.0, []
+        for update in gathered.updates:
             container = fetch_verified(self.records.store, digest_to_cid(update.cid_digest), update.weights_hash)
             masked, _ = training.decrypt_update(container, self.keys.context(update.member), layout)
             total += masked
             weight += update.samples / WEIGHT_UNIT
+            read.append(update.weights_hash)
+        for member, container in corrections:
+            values, _ = training.decrypt_correction(container, self.keys.context(member), layout)
+            total -= values
+            read.append(sha256(container))
         step = total / weight
         if not np.isfinite(step).all():
-            return {"refused": "non-finite"}
+            return {"refused": "non-finite"}, b"".join(read)
         weights = self.head_weights(parent) + step
         current = self.ledger.current_round()
         context = model_context(self.ledger, parent, current.number, request.requester)
         supervisors = self.vault.grantees(("supervisor",), self.account.address)
         sealed, _, _ = seal(dump_head(weights), context, self.vault.usable_key().kem, supervisors)
         cid = self.records.store.put(sealed)
-        return {"parent": parent, "updates": update_ids, "model_cid": cid, "model_hash": sha256(sealed).hex()}
+        answer = {"parent": parent, "updates": update_ids, "model_cid": cid, "model_hash": sha256(sealed).hex()}
+        return answer, b"".join(read)
+
+    def corrections_for(self, gathered: Gathered, request_ids: list[int]) -> list[tuple[str, bytes]] | str:
+        """The correction containers a set with absent members needs, one from each present
+        member, each named by the aggregate request (or why they do not do)."""
+        if not gathered.absent:
+            return [] if not request_ids else "integrity"
+        if not self.ledger.roster_closed(gathered.attempt):
+            return "roster-open"  # an absent member could still join, and be exposed
+        if not gathered.enough:
+            return "too-few-present"
+        filed = self.records.corrections(gathered)
+        if sorted(r.id for r in filed.values()) != sorted(request_ids) or len(filed) != len(gathered.updates):
+            return "masks-incomplete"
+        containers = []
+        for update in gathered.updates:
+            document = self.records.get_json(filed[update.member].cid_digest)
+            data = self.records.store.get(str(document["correction_cid"]))
+            if sha256(data).hex() != document["correction_hash"]:
+                return "integrity"
+            containers.append((update.member, data))
+        return containers
+
+    def correction(self, request: DecryptionRequest, data: bytes) -> tuple[dict[str, object], bytes]:
+        """Acknowledges a member's correction once its container reads as one, under its context
+        and of the coalition's layout; the aggregate naming it decrypts it."""
+        if not self.ledger.has_role("member", request.requester):
+            return {"refused": "not-a-member"}, data
+        document = json.loads(data)
+        container = self.records.store.get(str(document["correction_cid"]))
+        if sha256(container).hex() != document["correction_hash"] or int(document["parent"]) != request.block:
+            return {"refused": "integrity"}, data
+        found = wire.header(container)
+        layout = self.records.layout
+        if found["kind"] != "correction" or (found["count"], found["size"]) != (layout.update_chunks, layout.result):
+            return {"refused": "wrong-size"}, container
+        if bytes.fromhex(found["fingerprint"]) != self.records.fingerprint_of(request.requester):
+            return {"refused": "wrong-context"}, container
+        return {"filed": True, "absent": list(document["absent"])}, container
 
     def labels(self, request: DecryptionRequest, data: bytes) -> dict[str, object]:
         """A validator's predicted labels, sealed for it alone: never the logits. One answer per

@@ -91,25 +91,52 @@ def encrypted_update(
     submits. `mask` (classes × (features + 1)) is its secure-aggregation mask (`tclearn.he.masks`)."""
     if local.c.shape != layout.shape or mask.shape != layout.shape:
         raise HEError("wrong-size", f"a local map or mask that does not fit layout {layout.shape}")
-    width, rows = layout.features + 1, layout.rows
-    addends = np.zeros((layout.update_chunks * rows, layout.class_slots))  # column k of Δ at row k
-    addends[:width, : layout.classes] = (scale * local.c + mask).T
-    vectors = []
-    for chunk, columns in enumerate(layout.column_slots(scale * local.q)):
-        addend = addends[chunk * rows : (chunk + 1) * rows].reshape(layout.result)
-        vectors.append(summed(copy, columns) + ts.ckks_vector(context.context, addend.tolist()))
+    addends = _update_slots(layout, scale * local.c + mask)
+    vectors = [
+        summed(copy, columns) + ts.ckks_vector(context.context, addend.tolist())
+        for columns, addend in zip(layout.column_slots(scale * local.q), addends, strict=True)
+    ]
     return wire.pack("update", context, vectors, **meta)
+
+
+def encrypted_correction(context: Context, layout: HeadLayout, correction: np.ndarray, **meta: object) -> bytes:
+    """A member's mask correction (`tclearn.he.masks.correction`) under its own context, laid
+    out as its update is: only the supervisor reads it, and subtracts it from the masked sum."""
+    if correction.shape != layout.shape:
+        raise HEError("wrong-size", f"a correction that does not fit layout {layout.shape}")
+    vectors = [ts.ckks_vector(context.context, slots.tolist()) for slots in _update_slots(layout, correction)]
+    return wire.pack("correction", context, vectors, **meta)
+
+
+def _update_slots(layout: HeadLayout, values: np.ndarray) -> list[np.ndarray]:
+    """`values` (classes × (features + 1)) in an update's slots: column k at row k, `rows` rows
+    a vector."""
+    width, rows = layout.features + 1, layout.rows
+    slots = np.zeros((layout.update_chunks * rows, layout.class_slots))
+    slots[:width, : layout.classes] = values.T
+    return [slots[chunk * rows : (chunk + 1) * rows].reshape(layout.result) for chunk in range(layout.update_chunks)]
 
 
 def decrypt_update(data: bytes, secret: Context, layout: HeadLayout) -> tuple[np.ndarray, dict[str, object]]:
     """A member's masked, scaled update (the supervisor's side) and its header. Slots past the
     bias and the classes must decrypt to zero: a container under another key of the same
     parameters decrypts to noise there, and is refused as `wrong-context`."""
+    return _decrypt(data, secret, layout, "update", OUTPUT_LEVEL)
+
+
+def decrypt_correction(data: bytes, secret: Context, layout: HeadLayout) -> tuple[np.ndarray, dict[str, object]]:
+    """A member's mask correction (the supervisor's side), checked as `decrypt_update` is."""
+    return _decrypt(data, secret, layout, "correction", wire.FRESH_LEVEL)
+
+
+def _decrypt(
+    data: bytes, secret: Context, layout: HeadLayout, kind: str, level: int
+) -> tuple[np.ndarray, dict[str, object]]:
     secret.require_secret()
-    container = wire.unpack(data, secret, "update", layout.update_chunks, layout.result, OUTPUT_LEVEL)
+    container = wire.unpack(data, secret, kind, layout.update_chunks, layout.result, level)
     values = np.array([v.decrypt() for v in container.vectors]).reshape(-1, layout.class_slots)
     width = layout.features + 1
     padding = np.concatenate([values[width:].ravel(), values[:width, layout.classes :].ravel()])
     if np.max(np.abs(padding), initial=0.0) > 1e-3:
-        raise HEError("wrong-context", "the update does not decrypt under this member's key")
+        raise HEError("wrong-context", f"the {kind} does not decrypt under this member's key")
     return values[:width, : layout.classes].T, container.meta

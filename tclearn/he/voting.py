@@ -32,7 +32,6 @@ from tclearn.fba.strategy import Strategy
 from tclearn.fba.viability import Check, judged, refused
 from tclearn.fba.vote import Voter
 from tclearn.he import ckks, head
-from tclearn.he.general import EncryptedProposer
 from tclearn.he.records import AGGREGATE, VOTE, Records
 from tclearn.he.supervisor import open_labels
 from tclearn.model.train import Evaluation
@@ -94,12 +93,11 @@ class EncryptedVoter(Voter):
         )
         if not made:
             return "integrity"
-        proposer = EncryptedProposer(self.records, self.account)
         for update_id in record.update_ids:
             update = ledger.update_record(update_id)
             if update.parent != record.parent:
                 return "integrity"
-            if (why := proposer.integrity(update)) is not None:
+            if (why := self.records.integrity(update)) is not None:
                 return why
         return None
 

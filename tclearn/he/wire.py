@@ -1,5 +1,5 @@
 """The one container every mode-C ciphertext travels in: copies of the head, encrypted samples,
-encrypted outputs, encrypted updates.
+encrypted outputs, encrypted updates, masks' corrections.
 
     b"TCLHE\\x01" | u32 header length | header (JSON) | (u32 length | CKKS vector)*
 
@@ -29,7 +29,7 @@ from tclearn.he.ckks import COEFF_MOD_BIT_SIZES, SCALE_BITS, Context, HEError
 MAGIC = b"TCLHE\x01"
 MAX_HEADER = 64 * 1024
 MAX_VECTOR_BYTES = 1024 * 1024  # a fresh 4,096-slot vector serialises to ~330 kB
-KINDS = ("copy", "samples", "outputs", "update")
+KINDS = ("copy", "samples", "outputs", "update", "correction")
 FRESH_LEVEL = len(COEFF_MOD_BIT_SIZES) - 1  # primes a fresh ciphertext carries (the last is special)
 
 

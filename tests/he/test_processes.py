@@ -1,6 +1,7 @@
 """Mode C as separate OS processes on real parts: anvil, a js-ipfs node, a supervisor daemon,
 3 validator daemons, 3 members submitting from the command line; the supervisor killed and
-restarted mid-run; a copy traced with `audit whose`; no password and no CKKS secret key in any
+restarted mid-run; a member dead in the last round, the others filing their corrections with
+`member correct`; a copy traced with `audit whose`; no password and no CKKS secret key in any
 daemon's log."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from tclearn.config import CoalitionConfig
 from tclearn.he.keystore import SupervisorKeystore
+from tclearn.services import anvil_down, anvil_up
 from tclearn.store import open_store
 from tclearn.store.cid import digest_to_cid
 from tests.nodes.test_processes import TCLEARN, Daemons, tclearn, wait_for_head
@@ -25,12 +27,19 @@ MEMBERS = ("member-1", "member-2", "member-3")
 
 
 @pytest.fixture
-def coalition(tmp_path: Path, anvil_url: str, ipfs_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def coalition(tmp_path: Path, ipfs_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """On an anvil of its own that mines a block a second, as `tclearn devnet up` runs it: the
+    gathering window is chain time, which a chain mining only on transactions would not move
+    while the members wait for the roster to close."""
     monkeypatch.setenv("TCLEARN_PASSWORD", "a test password")
-    args = ["--members", "3", "--validators", "3", "--chain", anvil_url, "--store", ipfs_url, "--scrypt-n", "1024"]
-    tclearn(tmp_path, "init", "--mode", "C", "--dataset", "breast-cancer", "--gather", "3", *args)
-    tclearn(tmp_path, "deploy")
-    yield tmp_path
+    anvil = anvil_up(tmp_path / "devnet", block_time=1)
+    try:
+        args = ["--members", "3", "--validators", "3", "--chain", anvil.url, "--store", ipfs_url, "--scrypt-n", "1024"]
+        tclearn(tmp_path, "init", "--mode", "C", "--dataset", "breast-cancer", "--gather", "20", *args)
+        tclearn(tmp_path, "deploy")
+        yield tmp_path
+    finally:
+        anvil_down(tmp_path / "devnet")
 
 
 def submit_when_issued(directory: Path, member: str, timeout_s: float = 120) -> dict:
@@ -50,6 +59,18 @@ def submit_when_issued(directory: Path, member: str, timeout_s: float = 120) -> 
         time.sleep(1)
 
 
+def correct_when_due(directory: Path, member: str, timeout_s: float = 120) -> dict:
+    """`member correct`, again until the roster is closed and its correction filed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done = tclearn(directory, "member", "correct", "--as", member, "--json")
+        if done["action"] == "correction-filed":
+            return done
+        assert done["action"] == "nothing-due", done
+        assert time.monotonic() < deadline, f"{member}'s correction never came due"
+        time.sleep(1)
+
+
 def test_a_mode_c_coalition_of_processes_trains_votes_and_traces(coalition: Path) -> None:
     daemons = Daemons(coalition)
     daemons.start("supervisor-1", role="supervisor")
@@ -64,6 +85,20 @@ def test_a_mode_c_coalition_of_processes_trains_votes_and_traces(coalition: Path
                 daemons.kill("supervisor-1")
                 daemons.start("supervisor-1", role="supervisor")
             wait_for_head(coalition, head + 1, timeout_s=240)
+        # member-3's node is dead: once the general's gathering window passes it closes the
+        # roster, the others file their corrections, and the round is aggregated without it
+        head = tclearn(coalition, "status", "--json")["head"]["id"]
+        for member in MEMBERS[:2]:
+            assert submit_when_issued(coalition, member)["parent"] == head
+        dead = CoalitionConfig.load(coalition).participants["member-3"].address
+        assert correct_when_due(coalition, "member-1")["absent"] == [dead]
+        # the roster is closed, and the round cannot close before member-2's correction
+        late = subprocess.run(
+            [*TCLEARN, "--dir", str(coalition), "member", "submit", "--as", "member-3"], capture_output=True, text=True
+        )
+        assert late.returncode == 1 and "roster-closed" in late.stderr, late.stderr
+        assert correct_when_due(coalition, "member-2")["absent"] == [dead]
+        wait_for_head(coalition, head + 1, timeout_s=240)
     finally:
         daemons.stop_all()
     logs = {p.name: p.read_text() for p in coalition.glob("*.log")}
@@ -85,7 +120,7 @@ def test_a_mode_c_coalition_of_processes_trains_votes_and_traces(coalition: Path
         assert serialised[1000:1032].hex() not in everything_logged.decode()
 
     status = tclearn(coalition, "member", "status", "--as", "member-1", "--json")
-    assert status["record"]["submitted"] == 2 and status["record"]["accepted"] == 2
+    assert status["record"]["submitted"] == 3 and status["record"]["accepted"] == 3
 
     chain = config.connect()
     try:

@@ -18,7 +18,7 @@ from tclearn.audit.report import Report, excluded_by_block, write_report
 from tclearn.audit.verify import verify
 from tclearn.chain.backends import connect
 from tclearn.he import ckks, head, wire
-from tclearn.he.records import AGGREGATE, VOTE, dump_head
+from tclearn.he.records import AGGREGATE, CORRECTION, VOTE, dump_head
 from tclearn.he.simulation import EncryptedSimulation
 from tclearn.he.trace import whose
 from tclearn.simulate import SimulationConfig, run_simulation
@@ -126,6 +126,8 @@ def test_a_rejected_candidate_never_moves_the_model() -> None:
     finally:
         chain.close()
     assert any(r.outcome == "rejected" for r in result.history)
+    # after a refusal the next attempt aggregates its own updates, under fresh masks
+    assert all(r.block is not None for r in result.history)
     # validators hold copies of every candidate they voted on, the refused one included
     assert audited.ok, audited.problems
     assert any(p.kind == "copy" and p.block == refused and "not final" in p.detail for p in leaked.problems)
@@ -209,6 +211,19 @@ def test_bad_requests_are_answered_refused_and_never_stall_the_supervisor(run) -
         "an update of another block": (validator, AGGREGATE, json.dumps({"parent": head, "updates": [1]}).encode()),
         "a member asking for an aggregate": (member, AGGREGATE, json.dumps({"parent": head, "updates": [1]}).encode()),
         "outputs that are not a container": (validator, VOTE, b"not a ciphertext"),
+        "an aggregate of another attempt": (
+            validator,
+            AGGREGATE,
+            json.dumps({"parent": head, "attempt": [99, 0], "updates": [1], "absent": [], "corrections": []}).encode(),
+        ),
+        "a correction that is not a document": (member, CORRECTION, b"\xff not json"),
+        "a correction whose container is missing": (
+            member,
+            CORRECTION,
+            json.dumps({"parent": head, "correction_cid": "QmNothing", "correction_hash": "00"}).encode(),
+        ),
+        "a correction that is an update": (member, CORRECTION, correction_of(simulation, member)),
+        "a correction from a validator": (validator, CORRECTION, correction_of(simulation, member)),
     }
     asked = {
         why: ledger.request_decryption(account, purpose, head, cid_digest(store.put(data)))
@@ -222,6 +237,15 @@ def test_bad_requests_are_answered_refused_and_never_stall_the_supervisor(run) -
         assert answer is not None, f"{why}: never answered"
         refusal = simulation.records.get_json(answer.answer_cid_digest)
         assert "refused" in refusal, f"{why}: {refusal}"
+
+
+def correction_of(simulation: EncryptedSimulation, member) -> bytes:
+    """A correction document whose container is one of `member`'s updates (kind `update`)."""
+    update = next(u for u in simulation.ctx.ledger.registered_updates() if u.member == member.address)
+    data = simulation.ctx.store.get(digest_to_cid(update.cid_digest))
+    document = {"parent": simulation.ctx.ledger.cursor().head, "attempt": [1, 0], "absent": []}
+    cid = simulation.ctx.store.put(data)
+    return json.dumps({**document, "correction_cid": cid, "correction_hash": hashlib.sha256(data).hexdigest()}).encode()
 
 
 def test_a_validator_gets_one_batch_of_labels_per_block(run) -> None:

@@ -109,6 +109,27 @@ def test_a_correction_removes_absent_members_masks() -> None:
     assert np.abs(total).max() < 1e-6
 
 
+def test_a_correction_travels_encrypted_for_the_supervisor_alone(keys) -> None:
+    """A correction decrypts to the values filed, and only under its member's key; it unmasks
+    a present member's update in the sum when it is subtracted."""
+    secret, public = keys[0]
+    other_secret, _ = keys[1]
+    values = np.random.default_rng(6).uniform(-1e4, 1e4, size=LAYOUT.shape)
+    container = training.encrypted_correction(public, LAYOUT, values, parent=2)
+    assert wire.header(container)["kind"] == "correction"
+    found, meta = training.decrypt_correction(container, secret, LAYOUT)
+    assert meta["parent"] == 2 and np.abs(found - values).max() < 1e-4
+    with pytest.raises(ckks.HEError) as refused:
+        training.decrypt_correction(container, other_secret, LAYOUT)
+    assert refused.value.reason == "wrong-context"
+    with pytest.raises(ckks.HEError) as kind:  # a correction is not an update, nor the reverse
+        training.decrypt_update(container, secret, LAYOUT)
+    assert kind.value.reason == "malformed"
+    with pytest.raises(ckks.HEError) as shape:
+        training.encrypted_correction(public, LAYOUT, values[:, 1:])
+    assert shape.value.reason == "wrong-size"
+
+
 def test_the_frozen_features_are_fixed_by_the_seed() -> None:
     images = np.random.default_rng(0).uniform(size=(5, 1, 28, 28))
     extractor = FrozenFeatures.for_input((1, 28, 28), seed=11)

@@ -86,6 +86,19 @@ abstract contract LedgerFixture is Assert {
         return ledger;
     }
 
+    /// @notice A mode-C ledger with `n` validators, `m` members, one supervisor and one auditor
+    ///         (not kept in `ledger`).
+    function modeCLedger(uint256 n, uint256 m) internal returns (ModelLedger) {
+        return new ModelLedger(
+            params(ICoalition.Mode.C),
+            genesis(),
+            addrs(memberAddr, m),
+            addrs(validatorAddr, n),
+            addrs(supervisorAddr, 1),
+            addrs(auditorAddr, 1)
+        );
+    }
+
     // ---------------------------------------------------------------- reading
 
     function head() internal view returns (uint64 h) {
