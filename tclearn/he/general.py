@@ -53,6 +53,8 @@ class EncryptedProposer:
             ledger.close_roster(self.account)
             raise Pending(f"roster of round {attempt.number}.{attempt.attempt} closed", acted=True)
         gathered = self.records.gathered(parent, attempt)
+        if gathered.unreadable:
+            raise Pending(f"updates {gathered.unreadable} from the store")
         excluded = dict(gathered.excluded)
         chosen = [u.id for u in gathered.updates]
         if not chosen:

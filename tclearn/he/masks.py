@@ -2,12 +2,14 @@
 and the masks cancel in the sum it was agreed to compute.
 
 Each pair of members (i, j) of a round agrees on a seed by X25519 (each member's mask key is
-registered on chain), expanded by HKDF-SHA256 bound to the coalition, the round and the parent
-block, then by ChaCha20 into uniform values in [−R, R). Member i adds the pair's values for each
-peer j after it (by address) and subtracts them for each peer before it, so over all the round's
-members every pair's values cancel (Bonawitz et al., CCS 2017, without their dropout shares: a
-member whose update is left out of the sum gives the supervisor its pairs' values with the absent
-members instead, `correction`, which unmasks nobody else's).
+registered on chain), expanded by HKDF-SHA256 bound to the coalition, the parent block and the
+round's attempt (`tclearn.he.records.round_binding`), then by ChaCha20 into uniform values in
+[−R, R). Member i adds the pair's values for each peer j after it (by address) and subtracts
+them for each peer before it, so over all the round's members every pair's values cancel
+(Bonawitz et al., CCS 2017, without their secret-shared seeds and double masks: a member
+present in the sum gives the supervisor its pairs' values with the absent members instead,
+`correction`, only once the ledger has closed the roster so that no absent member can add an
+update they would expose; `tclearn.he.member`).
 
 R is chosen so that a member's mask, a sum over up to all its peers, stays below 2^17: CKKS with a
 scale of 2^40 and 60 bits left after two rescalings carries values below about 2^19. An update

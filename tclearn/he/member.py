@@ -104,7 +104,7 @@ class EncryptedMember:
         if not ledger.roster_closed(attempt):
             return None
         gathered = records.gathered(parent, attempt)
-        if not gathered.absent or self.address not in {u.member for u in gathered.updates}:
+        if not gathered.absent or gathered.unreadable or self.address not in {u.member for u in gathered.updates}:
             return None
         if self.address in records.corrections(gathered):
             return None

@@ -29,6 +29,7 @@ VOTE = "tclearn.vote"  # a validator asks for its samples' labels under a model
 CORRECTION = "tclearn.correction"  # a member files its masks' correction for an attempt's absent members
 PURPOSES = {keccak(text=p): p for p in (AGGREGATE, VOTE, CORRECTION)}
 WEIGHT_UNIT = 1024  # an update is scaled by its samples / WEIGHT_UNIT before it is masked
+UNREADABLE = "unreadable"  # an update whose bytes the store does not give (`Records.integrity`)
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Records:
         roster = self.roster(parent)
         present: dict[str, UpdateRecord] = {}
         excluded: dict[int, str] = {}
+        unreadable: list[int] = []
         for update in self.ledger.masked_updates(attempt):
             if update.member in present or update.member not in roster or update.id in excluded:
                 excluded.setdefault(update.id, "not-in-roster" if update.member not in roster else "duplicate")
@@ -98,20 +100,24 @@ class Records:
             why = self.integrity(update)
             if why is None:
                 present[update.member] = update
+            elif why == UNREADABLE:
+                unreadable.append(update.id)
+                present[update.member] = update  # not absent: its bytes may well exist
             else:
                 excluded[update.id] = why
         updates = sorted(present.values(), key=lambda u: u.id)
-        return Gathered(parent, attempt, updates, excluded, sorted(roster - set(present)))
+        return Gathered(parent, attempt, updates, excluded, sorted(roster - set(present)), unreadable)
 
     def integrity(self, update: UpdateRecord) -> str | None:
         """Why an update cannot go into the aggregate, from what anyone can see: its bytes
         against the SHA-256 and CID on chain, a well-formed update container of the coalition's
-        layout, made under its member's context."""
+        layout, made under its member's context. `UNREADABLE` when the store does not give the
+        bytes its CID names (missing, unreachable, altered): they may exist all the same."""
         try:
             data = fetch_verified(self.store, digest_to_cid(update.cid_digest), update.weights_hash)
             found = wire.header(data)
-        except StoreError:
-            return "integrity"
+        except StoreError as exc:
+            return "integrity" if exc.reason == "hash" else UNREADABLE
         except ckks.HEError as exc:
             return exc.reason
         shape = (self.layout.update_chunks, self.layout.result)
@@ -177,13 +183,18 @@ def survivors_needed(roster: int) -> int:
 @dataclass(frozen=True)
 class Gathered:
     """An attempt's roster split: the updates present (one a member, in order) and the roster
-    members absent from it (no update, or none that passes integrity)."""
+    members absent from it (no update, or one that is not a well-formed update of its own).
+
+    An update the store does not give is neither (`unreadable`): its member is not absent, since
+    revealing its masks would expose the update once its bytes turn up, and it cannot be summed
+    yet. The attempt waits; if the bytes never come, it ends without a candidate."""
 
     parent: int
     attempt: RoundInfo
     updates: list[UpdateRecord]
     excluded: dict[int, str]
     absent: list[str]
+    unreadable: list[int] = field(default_factory=list)
 
     @property
     def binding_fields(self) -> list[int]:

@@ -194,6 +194,8 @@ class Supervisor:
         if parent != request.block or not update_ids:
             return {"refused": "integrity"}, data
         gathered = self.records.gathered(parent, RoundInfo(number, attempt, "", 0))
+        if gathered.unreadable:
+            return {"refused": "unreadable", "updates": gathered.unreadable}, data
         missing = sorted(set(gathered.absent) - set(asked["absent"]))
         if update_ids != [u.id for u in gathered.updates] or missing:
             return {"refused": "masks-incomplete", "missing": missing or gathered.absent}, data

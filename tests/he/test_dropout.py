@@ -109,3 +109,25 @@ def test_a_lone_survivor_reveals_nothing(run) -> None:
     screened = EncryptedProposer(simulation.records, general)(simulation.ctx, simulation.roles[0].voter)
     assert screened.candidate is None and set(screened.excluded.values()) == {"too-few-present"}
     assert len(simulation.records.requests(CORRECTION)) == before
+
+
+def test_an_unreadable_update_is_waited_for_not_unmasked(run) -> None:
+    """An update the store does not give may exist all the same: its member is not absent (the
+    others' corrections would expose it the moment its bytes turn up), and the attempt waits."""
+    simulation, _ = run
+    ledger = simulation.ctx.ledger
+    simulation.chain.advance_time(ledger.current_round().deadline + 1 - ledger.chain.now())
+    ledger.redraw(simulation.coalition.validators[0])
+    parent = ledger.cursor().head
+    for member in simulation.members[:2]:
+        member.submit(parent)
+    hidden = ledger.register_masked_update(
+        simulation.coalition.members[2], parent, ledger.current_round(), b"\x03" * 32, b"\x04" * 32, 64, 64
+    )
+    general = next(v for v in simulation.coalition.validators if v.address == ledger.current_round().general)
+    ledger.close_roster(general)
+    gathered = simulation.records.gathered(parent, ledger.current_round())
+    assert gathered.unreadable == [hidden] and gathered.absent == []
+    assert simulation.members[0].correct() is None
+    with pytest.raises(Pending, match="from the store"):
+        EncryptedProposer(simulation.records, general)(simulation.ctx, simulation.roles[0].voter)
