@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -757,6 +758,54 @@ def model_pull(directory: Path, block_id: int | None, out: Path, name: str, as_j
     out.write_bytes(data)
     info = {"block": block_id, "state": state.name.lower(), "bytes": len(data), "out": str(out)}
     emit(info, as_json, f"block {block_id} ({info['state']}) written to {out}, {len(data)} bytes")
+
+
+@model.command(name="predict")
+@click.option("--as", "name", required=True, help="The member's participant name in the config.")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="CSV file (features, with or without a label column) or image folder.",
+)
+@click.option("--block", "block_id", type=click.IntRange(1), default=None, help="Default: the head.")
+@click.option(
+    "--wait", type=click.FloatRange(0), default=120, show_default=True, help="Seconds to wait for the supervisor."
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@readable_errors
+def model_predict(directory: Path, name: str, data: Path, block_id: int | None, wait: float, as_json: bool) -> None:
+    """Mode C: a block's predicted labels for the member's samples, by encrypted inference: its
+    copy of the model runs on them, the supervisor decrypts the outputs and returns the labels
+    alone, sealed for it. One batch a block: put every sample in one call."""
+    from tclearn.data.loaders import load_local_data
+    from tclearn.engine.steps import Pending
+    from tclearn.he.node import predict
+
+    node = _node(directory, name)
+    try:
+        if node.config.mode != "C":
+            raise click.UsageError("in modes A and B the model itself can be had: tclearn model pull")
+        spec, preprocessing = node.ctx.family.spec, node.config.rules.preprocess()
+        local = load_local_data(data, spec.input_shape, spec.num_classes, preprocessing, unlabelled=True)
+        block_id = block_id or node.ctx.ledger.cursor().head
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                labels = predict(node, local.x, block_id)
+                break
+            except Pending as pending:
+                if time.monotonic() >= deadline:
+                    raise NotReady(f"waiting for {pending.detail}; run again to read the answer") from None
+                time.sleep(1.0)
+    finally:
+        node.close()
+    known = local.y >= 0
+    accuracy = float((labels[known] == local.y[known]).mean()) if known.any() else None
+    result = {"block": block_id, "samples": len(labels), "labels": labels.tolist(), "accuracy": accuracy}
+    scored = f", accuracy {accuracy:.3f} on the labels given" if accuracy is not None else ""
+    emit(result, as_json, f"{len(labels)} labels under block {block_id}{scored}\n" + "\n".join(map(str, labels)))
 
 
 @model.command(name="check")

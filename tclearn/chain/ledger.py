@@ -344,8 +344,20 @@ class Ledger:
 
     def roster_closed(self, attempt: RoundInfo) -> bool:
         """Mode C: whether `attempt`'s roster is closed (only the current attempt's can be)."""
-        closed = tuple(self.contract.functions.closedRoster().call())
-        return closed == (attempt.number, attempt.attempt)
+        return bool(self._logs("RosterClosed", round=attempt.number, attempt=attempt.attempt))
+
+    def closed_attempt(self) -> tuple[RoundInfo, int] | None:
+        """Mode C: the current attempt and its parent block, if its roster is closed; read from
+        the events alone (a member polling for a correction to file asks the node no call)."""
+        opened = self._logs("RoundOpened")
+        closed = self._logs("RosterClosed")
+        if not opened or not closed:
+            return None
+        now, last = opened[-1]["args"], closed[-1]["args"]
+        if (now["round"], now["attempt"]) != (last["round"], last["attempt"]):
+            return None
+        attempt = RoundInfo(int(now["round"]), int(now["attempt"]), now["general"], int(now["deadline"]))
+        return attempt, int(last["parent"])
 
     def masked_updates(self, attempt: RoundInfo) -> list[UpdateRecord]:
         """Mode C: the updates registered in `attempt`, oldest first."""

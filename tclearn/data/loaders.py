@@ -17,17 +17,22 @@ MAX_LABEL = 2**31 - 1
 
 
 def load_local_data(
-    path: Path, input_shape: tuple[int, ...], num_classes: int, preprocessing: Preprocessing | None = None
+    path: Path,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    preprocessing: Preprocessing | None = None,
+    unlabelled: bool = False,
 ) -> Dataset:
     """A CSV file of raw features, brought to the model's input by the coalition's
     `preprocessing`, or an image folder, as the coalition's input shape; its labels checked to
-    be among the coalition's `num_classes` classes."""
+    be among the coalition's `num_classes` classes. `unlabelled`: a CSV may also hold features
+    alone (samples to predict), whose labels read as -1."""
     if path.is_dir():
         from tclearn.data.images import load_image_folder
 
         data = load_image_folder(path, input_shape).dataset
     else:
-        data = load_csv(path, input_shape)
+        data = load_csv(path, input_shape, unlabelled=unlabelled)
         if preprocessing is not None:
             try:
                 data = Dataset(data.name, preprocessing.apply(data.x), data.y, data.num_classes)
@@ -40,8 +45,11 @@ def load_local_data(
     return Dataset(data.name, data.x, data.y, num_classes)
 
 
-def load_csv(path: Path, input_shape: tuple[int, ...], num_classes: int | None = None) -> Dataset:
-    """Rows of numeric features and an integer label (last column); a header line is skipped."""
+def load_csv(
+    path: Path, input_shape: tuple[int, ...], num_classes: int | None = None, unlabelled: bool = False
+) -> Dataset:
+    """Rows of numeric features and an integer label (last column); a header line is skipped.
+    `unlabelled`: rows of features alone are read too, their labels -1."""
     try:
         with warnings.catch_warnings():  # an empty file is reported below, in one line
             warnings.simplefilter("ignore")
@@ -54,18 +62,20 @@ def load_csv(path: Path, input_shape: tuple[int, ...], num_classes: int | None =
         raise DataError(f"{path}: no rows of data")
     table = np.atleast_2d(table)
     features = int(np.prod(input_shape))
+    if unlabelled and table.shape[1] == features:
+        table = np.column_stack([table, np.full(len(table), -1.0)])
     if table.shape[1] != features + 1:
         raise DataError(f"{path}: {table.shape[1]} columns, expected {features} features and a label")
     if not np.isfinite(table).all():
         raise DataError(f"{path}: empty or non-numeric cells")
     labels = table[:, -1]
-    if not np.all(labels == np.round(labels)) or labels.min() < 0 or labels.max() > MAX_LABEL:
+    if not np.all(labels == np.round(labels)) or labels.min() < -int(unlabelled) or labels.max() > MAX_LABEL:
         raise DataError(f"{path}: labels (last column) must be non-negative integers (class numbers)")
     if np.abs(table[:, :-1]).max(initial=0.0) > FLOAT32_MAX:
         raise DataError(f"{path}: a feature is beyond what a model's 32-bit input can hold (±3.4e38)")
     x = table[:, :-1].astype(np.float32).reshape((len(table), *input_shape))
     y = labels.astype(np.int64)
-    return Dataset(path.stem, x, y, num_classes or int(y.max()) + 1)
+    return Dataset(path.stem, x, y, num_classes or max(1, int(y.max()) + 1))
 
 
 def save_csv(path: Path, dataset: Dataset) -> None:

@@ -100,9 +100,10 @@ class EncryptedMember:
         closed on chain, this member is present, some members are absent, and enough are present
         (`survivors_needed`) that revealing its masks with the absent ones exposes no update."""
         records, ledger = self.records, self.records.ledger
-        parent, attempt = ledger.cursor().head, ledger.current_round()
-        if not ledger.roster_closed(attempt):
+        closed = ledger.closed_attempt()
+        if closed is None:
             return None
+        attempt, parent = closed
         gathered = records.gathered(parent, attempt)
         if not gathered.absent or gathered.unreadable or self.address not in {u.member for u in gathered.updates}:
             return None

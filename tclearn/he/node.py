@@ -23,9 +23,10 @@ from tclearn.fba.viability import screening_sample
 from tclearn.he.features import FrozenFeatures
 from tclearn.he.general import encrypted_general
 from tclearn.he.head import HeadLayout
+from tclearn.he.inference import labels_of
 from tclearn.he.keystore import SupervisorKeystore
 from tclearn.he.member import EncryptedMember
-from tclearn.he.records import MASK_PURPOSE, Records, dump_head, publish_mask_key
+from tclearn.he.records import MASK_PURPOSE, PREDICT, Records, dump_head, publish_mask_key
 from tclearn.he.supervisor import Supervisor
 from tclearn.he.training import Recipe
 from tclearn.he.voting import EncryptedVoter
@@ -144,3 +145,10 @@ def correct(node: Node) -> Outcome | None:
     needs no data)."""
     width = layout(node.config).features
     return member(node, np.zeros((0, width)), np.zeros(0, dtype=np.int64)).correct()
+
+
+def predict(node: Node, x: np.ndarray, block: int) -> np.ndarray:
+    """A member's labels for its samples `x` under its copy of `block`, by encrypted inference
+    (raises `Pending` until the supervisor has answered; `tclearn.he.inference`)."""
+    features = extractor(node.config)(x)
+    return labels_of(records(node), node.account, _key(node), PREDICT, block, features)

@@ -27,7 +27,9 @@ MASK_PURPOSE = "tclearn.mask"  # `registerKey` purpose of a member's X25519 mask
 AGGREGATE = "tclearn.aggregate"  # a general asks for the candidate of a set of updates
 VOTE = "tclearn.vote"  # a validator asks for its samples' labels under a model
 CORRECTION = "tclearn.correction"  # a member files its masks' correction for an attempt's absent members
-PURPOSES = {keccak(text=p): p for p in (AGGREGATE, VOTE, CORRECTION)}
+PREDICT = "tclearn.predict"  # a member asks for its own samples' labels under the head
+LABELS = (VOTE, PREDICT)  # the purposes the supervisor answers with labels, one batch a block and participant
+PURPOSES = {keccak(text=p): p for p in (AGGREGATE, VOTE, CORRECTION, PREDICT)}
 WEIGHT_UNIT = 1024  # an update is scaled by its samples / WEIGHT_UNIT before it is masked
 UNREADABLE = "unreadable"  # an update whose bytes the store does not give (`Records.integrity`)
 
@@ -40,6 +42,7 @@ class Records:
     store: ContentStore
     layout: HeadLayout
     _contexts: dict[str, ckks.Context] = field(default_factory=dict, repr=False)
+    _integrity: dict[int, str | None] = field(default_factory=dict, repr=False)
 
     def public_context(self, participant: str) -> ckks.Context:
         """`participant`'s public context as issued, checked against its fingerprint on chain."""
@@ -112,7 +115,16 @@ class Records:
         """Why an update cannot go into the aggregate, from what anyone can see: its bytes
         against the SHA-256 and CID on chain, a well-formed update container of the coalition's
         layout, made under its member's context. `UNREADABLE` when the store does not give the
-        bytes its CID names (missing, unreachable, altered): they may exist all the same."""
+        bytes its CID names (missing, unreachable, altered): they may exist all the same. Any
+        other verdict is kept: the bytes the chain commits to never change."""
+        if update.id not in self._integrity:
+            why = self._integrity_of(update)
+            if why == UNREADABLE:
+                return why
+            self._integrity[update.id] = why
+        return self._integrity[update.id]
+
+    def _integrity_of(self, update: UpdateRecord) -> str | None:
         try:
             data = fetch_verified(self.store, digest_to_cid(update.cid_digest), update.weights_hash)
             found = wire.header(data)

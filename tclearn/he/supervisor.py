@@ -19,8 +19,10 @@ Each pass acts at most once, like a validator's (`tclearn.engine.steps`):
    - `tclearn.correction` (a present member, for the attempt's absent members): it checks the
      container is a correction under the member's context, and acknowledges it; it decrypts
      it only in the aggregate that names it.
-   - `tclearn.vote` (a validator, for its outputs on its samples under its copy of a block): it
-     decrypts the outputs and returns only the predicted labels, sealed for the requester.
+   - `tclearn.vote` (a validator, for its outputs on its samples under its copy of a block) and
+     `tclearn.predict` (a member, the same under its copy of the head): it decrypts the outputs
+     and returns only the predicted labels, sealed for the requester, one batch a block and
+     participant whatever the purpose (`tclearn.he.inference`).
    Every answer, a refusal included, is a `Decrypted` record: the request, the SHA-256 of what
    was decrypted, where the answer lies.
 
@@ -46,8 +48,8 @@ from tclearn.he.keystore import SupervisorKeystore
 from tclearn.he.records import (
     AGGREGATE,
     CORRECTION,
+    LABELS,
     PURPOSES,
-    VOTE,
     WEIGHT_UNIT,
     Gathered,
     Records,
@@ -162,7 +164,7 @@ class Supervisor:
                 document, decrypted = self.aggregate(request, data)
             elif purpose == CORRECTION:
                 document, decrypted = self.correction(request, data)
-            elif purpose == VOTE:
+            elif purpose in LABELS:
                 document = self.labels(request, data)
             else:
                 document = {"refused": "unknown-purpose"}
@@ -265,14 +267,16 @@ class Supervisor:
         return {"filed": True, "absent": list(document["absent"])}, container
 
     def labels(self, request: DecryptionRequest, data: bytes) -> dict[str, object]:
-        """A validator's predicted labels, sealed for it alone: never the logits. One answer per
-        block and validator (its vote needs no more): labels of crafted inputs would show how its
-        copy's weights and mark answer them, so each further batch would teach it more."""
+        """A participant's predicted labels, sealed for it alone: never the logits. One answer
+        per block and participant (a vote needs no more, and a member batches its samples):
+        labels of crafted inputs would show how its copy's weights and mark answer them, so each
+        further batch would teach it more."""
         if not self.records.copy_of(request.block, request.requester):
             return {"refused": "no-copy"}
         earlier = [
             r
-            for r in self.records.requests(VOTE, request.requester, request.block)
+            for purpose in LABELS
+            for r in self.records.requests(purpose, request.requester, request.block)
             if r.id < request.id and r.answer is not None
         ]
         if any("refused" not in self.records.get_json(r.answer.answer_cid_digest) for r in earlier):

@@ -25,15 +25,14 @@ from pathlib import Path
 import numpy as np
 from eth_account.signers.local import LocalAccount
 
-from tclearn.engine.steps import Pending
 from tclearn.fba.context import CoalitionContext
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.strategy import Strategy
 from tclearn.fba.viability import Check, judged, refused
 from tclearn.fba.vote import Voter
-from tclearn.he import ckks, head
+from tclearn.he import ckks
+from tclearn.he.inference import labels_of
 from tclearn.he.records import AGGREGATE, VOTE, Records
-from tclearn.he.supervisor import open_labels
 from tclearn.model.train import Evaluation
 from tclearn.privacy.keys import ParticipantKey
 from tclearn.store.cid import cid_digest
@@ -110,28 +109,10 @@ class EncryptedVoter(Voter):
         return _scored(labels[:g], self.global_y, classes), _scored(labels[g:], self.local_y, classes)
 
     def labels(self, block_id: int) -> np.ndarray:
-        if block_id in self._labels:
-            return self._labels[block_id]
-        mine = self.records.requests(VOTE, self.account.address, block_id)
-        if mine and mine[-1].answer is not None:
-            document = self.records.get_json(mine[-1].answer.answer_cid_digest)
-            labels = open_labels(document, self.records, mine[-1], self.key)
-            if len(labels) != len(self.global_y) + len(self.local_y):
-                expected = len(self.global_y) + len(self.local_y)
-                raise ckks.HEError("integrity", f"{len(labels)} labels for {expected} samples")
-            self._labels[block_id] = labels
-            return labels
-        if mine:
-            raise Pending(f"the supervisor's labels for block {block_id}")
-        copy = self.records.copy_of(block_id, self.account.address)
-        if copy is None:
-            raise Pending(f"a copy of block {block_id}")
-        layout, context = self.records.layout, self.records.public_context(self.account.address)
-        samples = np.vstack([self.global_x, self.local_x])  # in clear: they never leave this node
-        outputs = head.infer(head.load_copy(copy, context, layout), samples, context, layout)
-        cid = self.records.store.put(outputs)
-        self.ctx.ledger.request_decryption(self.account, VOTE, block_id, cid_digest(cid))
-        raise Pending(f"labels for block {block_id} asked", acted=True)
+        if block_id not in self._labels:
+            samples = np.vstack([self.global_x, self.local_x])  # in clear: they never leave this node
+            self._labels[block_id] = labels_of(self.records, self.account, self.key, VOTE, block_id, samples)
+        return self._labels[block_id]
 
 
 def _scored(predicted: np.ndarray, labels: np.ndarray, classes: int) -> Evaluation:

@@ -23,6 +23,22 @@ def test_a_hospitals_raw_measurements_become_the_demonstrations_features(tmp_pat
     assert abs(float(loaded.x.mean())) < 1e-3 and abs(float(loaded.x.std()) - 1) < 1e-3
 
 
+def test_samples_to_predict_may_come_without_labels(tmp_path: Path) -> None:
+    """`tclearn model predict` reads features alone (labels -1); training data must be labelled."""
+    raw, labels = _breast_cancer_raw()
+    path = tmp_path / "new-patients.csv"
+    np.savetxt(path, raw[:7], delimiter=",", fmt="%.8g")
+    loaded = load_local_data(path, (30,), 2, preprocessing_for("breast-cancer"), unlabelled=True)
+    assert loaded.x.shape == (7, 30) and (loaded.y == -1).all()
+    assert np.allclose(loaded.x, load_dataset("breast-cancer").x[:7], atol=1e-5)
+    with pytest.raises(DataError, match="expected 30 features and a label"):
+        load_local_data(path, (30,), 2, preprocessing_for("breast-cancer"))
+    labelled = tmp_path / "patients.csv"
+    save_csv(labelled, Dataset("raw", raw[:7].astype("float32"), labels[:7], 2))
+    read = load_local_data(labelled, (30,), 2, preprocessing_for("breast-cancer"), unlabelled=True)
+    assert (read.y == labels[:7]).all()
+
+
 def test_already_standardised_values_are_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "standardised.csv"
     save_csv(path, load_dataset("breast-cancer").subset(np.arange(50)))

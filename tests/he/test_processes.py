@@ -1,8 +1,8 @@
 """Mode C as separate OS processes on real parts: anvil, a js-ipfs node, a supervisor daemon,
 3 validator daemons, 3 members submitting from the command line; the supervisor killed and
 restarted mid-run; a member dead in the last round, the others filing their corrections with
-`member correct`; a copy traced with `audit whose`; no password and no CKKS secret key in any
-daemon's log."""
+`member correct`; members predicting with `model predict`; a copy traced with `audit whose`;
+no password and no CKKS secret key in any daemon's log."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tclearn.config import CoalitionConfig
+from tclearn.data.datasets import Dataset, _breast_cancer_raw
+from tclearn.data.loaders import save_csv
 from tclearn.he.keystore import SupervisorKeystore
 from tclearn.services import anvil_down, anvil_up
 from tclearn.store import open_store
@@ -99,6 +102,28 @@ def test_a_mode_c_coalition_of_processes_trains_votes_and_traces(coalition: Path
         assert late.returncode == 1 and "roster-closed" in late.stderr, late.stderr
         assert correct_when_due(coalition, "member-2")["absent"] == [dead]
         wait_for_head(coalition, head + 1, timeout_s=240)
+        # a member uses the model it cannot see: its copy runs on its samples, the supervisor
+        # returns the labels alone; the same batch again is answered from the chain, another refused
+        raw, labels = _breast_cancer_raw()  # as a hospital exports them: the rules scale them
+        labelled, unlabelled = coalition / "patients.csv", coalition / "new-patients.csv"
+        save_csv(labelled, Dataset("raw", raw[:120].astype("float32"), labels[:120], 2))
+        np.savetxt(unlabelled, raw[120:130], delimiter=",", fmt="%.8g")
+        predicted = tclearn(coalition, "model", "predict", "--as", "member-1", "--data", str(labelled), "--json")
+        assert predicted["samples"] == 120 and predicted["accuracy"] >= 0.9
+        again = tclearn(coalition, "model", "predict", "--as", "member-1", "--data", str(labelled), "--json")
+        assert again["labels"] == predicted["labels"]
+        other = subprocess.run(
+            [*TCLEARN, "--dir", str(coalition), "model", "predict", "--as", "member-2", "--data", str(unlabelled)],
+            capture_output=True,
+            text=True,
+        )
+        assert other.returncode == 0 and other.stdout.splitlines()[0].startswith("10 labels under block")
+        second = subprocess.run(
+            [*TCLEARN, "--dir", str(coalition), "model", "predict", "--as", "member-2", "--data", str(labelled)],
+            capture_output=True,
+            text=True,
+        )
+        assert second.returncode == 1 and "already-answered" in second.stderr, second.stderr
     finally:
         daemons.stop_all()
     logs = {p.name: p.read_text() for p in coalition.glob("*.log")}
