@@ -95,6 +95,13 @@ def test_mode_b_flags_are_refused_in_mode_a(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "after the last round" in result.output
 
 
+def test_a_dead_member_is_mode_c_s(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["simulate", "--drop-member-at", "2"])
+    assert result.exit_code != 0 and "only in mode C" in result.output
+    result = CliRunner().invoke(main, ["simulate", "--mode", "C", "--rounds", "2", "--drop-member-at", "3"])
+    assert result.exit_code != 0 and "after the last round" in result.output
+
+
 def test_rogue_generals_and_a_kept_run_are_refused_where_they_cannot_be(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["simulate", "--validators", "4", "--rogue-generals", "4"])
     assert result.exit_code != 0 and "at least one validator must be honest" in result.output
