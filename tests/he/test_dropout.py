@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tclearn.audit.history import History
+from tclearn.audit.verify import verify
 from tclearn.chain.backends import connect
 from tclearn.engine.steps import Pending
 from tclearn.errors import TransactionReverted
@@ -42,6 +44,9 @@ def test_the_coalition_goes_on_without_the_dead_member(run) -> None:
     head = simulation.supervisor.head_weights(simulation.ctx.ledger.cursor().head)
     assert np.abs(head - simulation.twin).max() < 1e-3
     assert result.final_accuracy == result.plaintext_accuracy
+    # an auditor finds every record in order: masked updates, closed rosters, corrections
+    audited = verify(History.read(simulation.ctx.ledger), simulation.ctx.store)
+    assert audited.ok, audited.problems
 
 
 def test_each_aggregate_names_the_absent_and_their_corrections(run) -> None:
