@@ -303,9 +303,95 @@ def summarise(runs: Sequence[Run]) -> list[dict[str, object]]:
             "attacked_candidates_final": _total(r.attacked_candidates_final for r in cell_runs),
             "honest_updates_in": _total(r.honest_updates_in for r in cell_runs),
             "honest_updates": _total(r.honest_updates for r in cell_runs),
+            "honest_share_min": _least_share(cell_runs),
         }
         rows.append(row)
     return rows
+
+
+def _least_share(runs: Sequence[Run]) -> float | None:
+    """The lowest share of honest updates in over a cell's runs (the claim holds run by run)."""
+    counted = [r for r in runs if r.honest_updates and r.honest_updates_in is not None]
+    shares = [r.honest_updates_in / r.honest_updates for r in counted]  # type: ignore[operator]
+    return round(min(shares), 4) if shares else None
+
+
+CLAIM_POINTS = 0.03  # within 3 points of the defence's own attack-free run
+CLAIM_BACKDOOR = 0.05
+CLAIM_HONEST = 0.90
+
+
+def claim_checks(runs: Sequence[Run]) -> list[dict[str, object]]:
+    """Issue 16's claim, cell by cell, for every FBA defence under attack: it ends at least as
+    high as the best of Flower's rules, within 3 points of its own attack-free run, with
+    backdoor success at most 0.05 and at least 90 % of honest updates in every run. Accuracies
+    are means over the seeds the FBA's cell has run, and another cell counts only once it has
+    run them all, so that every comparison is on the same splits. A check that cannot be made
+    yet is None."""
+    by: dict[Cell, dict[int, Run]] = {}
+    for run in runs:
+        by.setdefault(replace(run.cell, seed=0), {})[run.cell.seed] = run
+
+    def mean_on(cell: Cell, seeds: list[int]) -> float | None:
+        found = by.get(cell, {})
+        if not all(s in found for s in seeds):
+            return None
+        return statistics.mean(found[s].accuracy[-1] for s in seeds)
+
+    checks = []
+    for cell, seeded in sorted(by.items(), key=lambda kv: (kv[0].alpha, kv[0].attack, kv[0].defence)):
+        if cell.defence not in FBA or not cell.attackers:
+            continue
+        seeds = sorted(seeded)
+        accuracy = statistics.mean(seeded[s].accuracy[-1] for s in seeds)
+        flower = [mean_on(replace(cell, defence=d), seeds) for d in BASELINES]
+        best = max((a for a in flower if a is not None), default=None)
+        free = mean_on(replace(cell, attack="none", attackers=0), seeds)
+        backdoor = statistics.mean(seeded[s].backdoor_success for s in seeds)
+        honest = _least_share(list(seeded.values()))
+        checks.append(
+            {
+                "alpha": cell.alpha,
+                "attack": cell.attack,
+                "defence": cell.defence,
+                "seeds": seeds,
+                "accuracy": round(accuracy, 4),
+                "best_flower": None if best is None else round(best, 4),
+                "attack_free": None if free is None else round(free, 4),
+                "backdoor_success": round(backdoor, 4),
+                "honest_share_min": honest,
+                "at_least_flower": None if best is None else accuracy >= best,
+                "within_3_points": None if free is None else accuracy >= free - CLAIM_POINTS,
+                "backdoor_ok": backdoor <= CLAIM_BACKDOOR,
+                "honest_ok": None if honest is None else honest >= CLAIM_HONEST,
+            }
+        )
+    return checks
+
+
+CHECKS = ("at_least_flower", "within_3_points", "backdoor_ok", "honest_ok")
+
+
+def claim_markdown(checks: Sequence[dict[str, object]]) -> str:
+    """The claim's table: each FBA cell under attack, each check ✓ or ✗ with its figures."""
+    out = ["The claim, cell by cell (✓ holds, ✗ fails, — not yet measurable):", ""]
+    heads = ("≥ best of Flower", "within 3 points of attack-free", "backdoor ≤ 0.05", "honest ≥ 90 %")
+    out += ["| α | attack | defence | seeds | " + " | ".join(heads) + " |", "|---|---|---|---:|---|---|---|---|"]
+    for c in checks:
+        marks = {k: "—" if c[k] is None else ("✓" if c[k] else "✗") for k in CHECKS}
+        best = "—" if c["best_flower"] is None else f"{c['best_flower']:.3f}"
+        free = "—" if c["attack_free"] is None else f"{c['attack_free']:.3f}"
+        honest = "—" if c["honest_share_min"] is None else f"{100 * float(c['honest_share_min']):.0f} %"  # type: ignore[arg-type]
+        out.append(
+            f"| {c['alpha']} | {c['attack']} | {c['defence']} | {len(c['seeds'])} "
+            f"| {marks['at_least_flower']} {c['accuracy']:.3f} vs {best} "
+            f"| {marks['within_3_points']} vs {free} "
+            f"| {marks['backdoor_ok']} {c['backdoor_success']:.3f} "
+            f"| {marks['honest_ok']} {honest} |"
+        )
+    holding = sum(all(c[k] for k in CHECKS) for c in checks)
+    out += ["", f"Every check holds in {holding} of {len(checks)} cells (seeds: those the FBA's cell has run).", ""]
+    return "\n".join(out)
 
 
 def _rounds_to(run: Run, share: float) -> float | None:
@@ -365,7 +451,7 @@ def main(
         click.echo(json.dumps(row))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{stem}.json"
-    document: dict[str, object] = {"rows": rows}
+    document: dict[str, object] = {"rows": rows, "claim": claim_checks(runs)}
     if journal is None:  # the full grid's runs are in its journal
         document["runs"] = [asdict(r) for r in runs]
     out.write_text(json.dumps(document, indent=1) + "\n")
@@ -374,6 +460,7 @@ def main(
         click.echo(f"wrote {path}")
     if as_markdown:
         click.echo(markdown(rows))
+        click.echo(claim_markdown(claim_checks(runs)))
 
 
 def run_all(cells: Sequence[Cell], workers: int, journal: Path | None) -> list[Run]:

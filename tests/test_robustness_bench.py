@@ -17,6 +17,8 @@ from benchmarks.robustness import (
     Cell,
     _flower_rule,
     _used_updates,
+    claim_checks,
+    claim_markdown,
     fashion_grid,
     grid,
     markdown,
@@ -102,6 +104,12 @@ def test_a_baseline_and_an_fba_cell_run_on_the_same_harness(tmp_path: Path) -> N
     assert fba_line in tables
     assert f"| noise | fedavg | {rows[0]['backdoor_success_mean']:.2f} | 2/2 | 1.00 | 4/4 | 8/8 |" in tables
     assert "| noise | — | — |" in tables, "no attack-free run in this grid: no drop to show"
+    (check,) = claim_checks(runs)  # the claim, on the seeds the FBA's cell ran
+    assert (check["defence"], check["attack"], check["seeds"]) == ("fba-fedavg", "noise", [0])
+    assert check["at_least_flower"] is True and check["best_flower"] == round(baseline.accuracy[-1], 4)
+    assert check["within_3_points"] is None, "no attack-free run: not yet measurable"
+    assert check["honest_ok"] == (fba.honest_updates_in / 8 >= 0.9)
+    assert "| 0.5 | noise | fba-fedavg | 1 | ✓ " in claim_markdown([check])
     bars, curves = plot(rows, tmp_path, "t"), plot_curves(runs, tmp_path, "t")
     assert [p.name for p in bars + curves] == ["t-alpha0.5-attackers2.png", "t-curves-alpha0.5-noise.png"]
     assert all(p.stat().st_size > 10_000 for p in bars + curves)
