@@ -35,6 +35,19 @@ def coalition_status(config: CoalitionConfig, ledger: Ledger) -> dict[str, Any]:
             ],
         }
     params = ledger.params()
+    round_info: dict[str, Any] = {
+        "number": round_.number,
+        "attempt": round_.attempt,
+        "general": round_.general,
+        "general_name": names.get(round_.general),
+        "deadline": round_.deadline,
+    }
+    if params.mode == "C":  # secure aggregation's roster of this attempt (`tclearn.he.general`)
+        registered = [u.member for u in ledger.masked_updates(round_)]
+        round_info["roster"] = {
+            "closed": ledger.roster_closed(round_),
+            "registered": [{"member": m, "name": names.get(m)} for m in registered],
+        }
     return {
         "coalition": config.name,
         "mode": params.mode,
@@ -42,13 +55,7 @@ def coalition_status(config: CoalitionConfig, ledger: Ledger) -> dict[str, Any]:
         "chain": {"url": ledger.chain.url, "chain_id": ledger.chain.chain_id, "now": ledger.chain.now()},
         "ledger": ledger.address,
         "head": {"id": head.id, "parent": head.parent, "model_hash": "0x" + head.model_hash.hex()},
-        "round": {
-            "number": round_.number,
-            "attempt": round_.attempt,
-            "general": round_.general,
-            "general_name": names.get(round_.general),
-            "deadline": round_.deadline,
-        },
+        "round": round_info,
         "candidate": candidate,
         "validators": [{"address": v, "name": names.get(v)} for v in validators],
         "counts": {"blocks": cursor.block_count, "updates": cursor.update_count, "validators": len(validators)},
@@ -66,6 +73,9 @@ def render_status(data: dict[str, Any]) -> str:
         f"round     {round_['number']} attempt {round_['attempt']}: general {general}, "
         f"proposal deadline {_until(round_['deadline'], now)}",
     ]
+    if (roster := round_.get("roster")) is not None:
+        who = ", ".join(r["name"] or r["member"] for r in roster["registered"]) or "none yet"
+        lines.append(f"roster    {'closed' if roster['closed'] else 'open'}: updates from {who}")
     candidate = data["candidate"]
     if candidate is None:
         lines.append("candidate none open")

@@ -95,6 +95,8 @@ def test_a_mode_c_coalition_of_processes_trains_votes_and_traces(coalition: Path
             assert submit_when_issued(coalition, member)["parent"] == head
         dead = CoalitionConfig.load(coalition).participants["member-3"].address
         assert correct_when_due(coalition, "member-1")["absent"] == [dead]
+        roster = tclearn(coalition, "status", "--json")["round"]["roster"]
+        assert roster["closed"] and [r["name"] for r in roster["registered"]] == ["member-1", "member-2"]
         # the roster is closed, and the round cannot close before member-2's correction
         late = subprocess.run(
             [*TCLEARN, "--dir", str(coalition), "member", "submit", "--as", "member-3"], capture_output=True, text=True
