@@ -511,13 +511,16 @@ def _node(directory: Path, name: str) -> Node:
     return open_node(directory, name)
 
 
+as_member = click.option("--as", "name", required=True, help="The member's participant name in the config.")
+
+
 @main.group()
 def member() -> None:
     """A member's commands: submit a training step, follow its fate."""
 
 
 @member.command(name="submit")
-@click.option("--as", "name", required=True, help="The member's participant name in the config.")
+@as_member
 @click.option(
     "--data",
     type=click.Path(exists=True, path_type=Path),
@@ -551,7 +554,7 @@ def member_submit(directory: Path, name: str, data: Path | None, **opts: Any) ->
 
 
 @member.command(name="correct")
-@click.option("--as", "name", required=True, help="The member's participant name in the config.")
+@as_member
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 @readable_errors
@@ -761,7 +764,7 @@ def model_pull(directory: Path, block_id: int | None, out: Path, name: str, as_j
 
 
 @model.command(name="predict")
-@click.option("--as", "name", required=True, help="The member's participant name in the config.")
+@as_member
 @click.option(
     "--data",
     type=click.Path(exists=True, path_type=Path),
