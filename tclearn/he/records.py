@@ -127,15 +127,21 @@ class Records:
     def _integrity_of(self, update: UpdateRecord) -> str | None:
         try:
             data = fetch_verified(self.store, digest_to_cid(update.cid_digest), update.weights_hash)
-            found = wire.header(data)
         except StoreError as exc:
             return "integrity" if exc.reason == "hash" else UNREADABLE
+        return self.container_problem(data, "update", update.member)
+
+    def container_problem(self, data: bytes, kind: str, member: str) -> str | None:
+        """Why `data` is not a `kind` container (an update or a correction) of the coalition's
+        layout under `member`'s context, from its header alone (None: it is one)."""
+        try:
+            found = wire.header(data)
         except ckks.HEError as exc:
             return exc.reason
         shape = (self.layout.update_chunks, self.layout.result)
-        if found["kind"] != "update" or (found["count"], found["size"]) != shape:
+        if found["kind"] != kind or (found["count"], found["size"]) != shape:
             return "wrong-size"
-        if bytes.fromhex(found["fingerprint"]) != self.fingerprint_of(update.member):
+        if bytes.fromhex(found["fingerprint"]) != self.fingerprint_of(member):
             return "wrong-context"
         return None
 

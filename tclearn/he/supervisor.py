@@ -43,7 +43,7 @@ from eth_utils import to_checksum_address
 from tclearn.chain.ledger import DecryptionRequest, Ledger, RoundInfo
 from tclearn.engine.steps import Outcome
 from tclearn.errors import KeystoreError, TransactionReverted
-from tclearn.he import ckks, head, training, wire
+from tclearn.he import ckks, head, training
 from tclearn.he.keystore import SupervisorKeystore
 from tclearn.he.records import (
     AGGREGATE,
@@ -258,12 +258,8 @@ class Supervisor:
         container = self.records.store.get(str(document["correction_cid"]))
         if sha256(container).hex() != document["correction_hash"] or int(document["parent"]) != request.block:
             return {"refused": "integrity"}, data
-        found = wire.header(container)
-        layout = self.records.layout
-        if found["kind"] != "correction" or (found["count"], found["size"]) != (layout.update_chunks, layout.result):
-            return {"refused": "wrong-size"}, container
-        if bytes.fromhex(found["fingerprint"]) != self.records.fingerprint_of(request.requester):
-            return {"refused": "wrong-context"}, container
+        if (why := self.records.container_problem(container, "correction", request.requester)) is not None:
+            return {"refused": why}, container
         return {"filed": True, "absent": list(document["absent"])}, container
 
     def labels(self, request: DecryptionRequest, data: bytes) -> dict[str, object]:
