@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tclearn.chain.ledger import UpdateRecord
-from tclearn.fba.contribution import Judgements, common_pull, harmful_updates, stand_out
+from tclearn.fba.contribution import Judgements, common_pull, harmful_updates, mislabels, stand_out
 from tclearn.fba.integrity import Round, StepScale, intrinsic_check, step_size
 from tclearn.fba.policy import Tolerance
 from tclearn.fba.screening import Screening
@@ -289,3 +289,56 @@ def test_a_common_pull_is_most_updates_worse_alone_than_their_parent() -> None:
     assert not common_pull([True] * 2 + [False] * 4), "two poisoners among six"
     assert not common_pull([True] * 3 + [False] * 3), "half is not most"
     assert not common_pull([True] * 4), "too few to tell what is common"
+
+
+def test_an_update_that_pushes_classes_onto_other_classes_samples_mislabels() -> None:
+    """Ten classes, 50 samples each, the parent right on half of every class. A flipper that
+    learnt 9 → 0, 8 → 1 and lost 0 and 1 on their own samples predicts 0 and 1 twice as often,
+    on samples of other classes. An honest member holding 0 and 1 predicts them more often on
+    their own samples. With two classes the test says nothing (a skewed honest push gains no
+    true positives either), nor does a push too small to read."""
+    labels = np.repeat(np.arange(10), 50)
+    parent = np.where(np.arange(500) % 50 < 25, labels, (labels + 1) % 10)
+    flipper = parent.copy()
+    flipper[np.isin(labels, (9, 1))] = 0
+    flipper[np.isin(labels, (8, 0))] = 1
+    honest = parent.copy()
+    honest[labels <= 1] = labels[labels <= 1]
+    assert mislabels(parent, flipper, labels, 10)
+    assert not mislabels(parent, honest, labels, 10)
+    assert not mislabels(parent, parent, labels, 10), "no push"
+    small = parent.copy()  # 20 extra predictions of 0 and 1 (4 % of the sample), 20 of their hits lost
+    right = parent == labels
+    small[(labels == 5) & right & (np.arange(500) % 50 < 10)] = 0
+    small[(labels == 5) & right & (np.arange(500) % 50 >= 10) & (np.arange(500) % 50 < 20)] = 1
+    small[(labels == 0) & right & (np.arange(500) % 50 < 10)] = 1
+    small[(labels == 1) & right & (np.arange(500) % 50 < 10)] = 0
+    assert not mislabels(parent, small, labels, 10)
+    assert mislabels(parent[:300], small[:300], labels[:300], 10), "the same push is 7 % of classes 0 to 5"
+    two = labels % 2
+    assert not mislabels(two, 1 - two, two, 2), "two classes: not applied"
+
+
+def test_a_label_flipper_among_skewed_honest_members_is_named_for_its_mislabels() -> None:
+    """Three classes; the flipper holds 0 (labelled 2), 1 and a fifth of 2 (labelled 0): its
+    model predicts 2 for 0's samples and 0 for 2's. However the aggregate looks without it, it
+    is left out as `harmful-mislabels`, and no honest member is."""
+    family = ModelFamily(ArchitectureSpec("mlp", (2,), 3, hidden=8))
+    rng = np.random.default_rng(3)
+    centres = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]])
+    x = np.concatenate([rng.normal(c, 0.8, (120, 2)) for c in centres]).astype(np.float32)
+    y = np.repeat(np.arange(3), 120).astype(np.int64)
+    model = family.module(build(family.spec, seed=1).state_dict())
+    train_local(model, x, y, TrainConfig(epochs=1, batch_size=16, learning_rate=0.05), 16, 0)
+    parent = model.state_dict()
+    evaluator = Evaluator(family, x, y, x[::3], y[::3], Tolerance())
+
+    def member(uid: int, labels: np.ndarray, rows: np.ndarray) -> Update:
+        model = family.module(parent)
+        train_local(model, x[rows], labels[rows], TrainConfig(epochs=3, batch_size=16, learning_rate=0.1), 16, uid)
+        return update(uid, model.state_dict(), samples=int(rows.sum()))
+
+    flipper = member(9, 2 - y, (y != 2) | (rng.random(len(y)) < 0.2))
+    honest = [member(i, y, (y == i % 3) | (rng.random(len(y)) < 0.3)) for i in range(1, 6)]
+    harmful = harmful_updates(Judgements.of(evaluator, family, MEAN, parent), [*honest, flipper])
+    assert harmful == {flipper.id: "harmful-mislabels"}
