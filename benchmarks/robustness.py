@@ -332,10 +332,12 @@ def claim_checks(runs: Sequence[Run]) -> list[dict[str, object]]:
     for run in runs:
         by.setdefault(replace(run.cell, seed=0), {})[run.cell.seed] = run
 
-    def mean_on(cell: Cell, seeds: list[int]) -> float | None:
+    def mean_on(cell: Cell, seeds: list[int], measure: str = "accuracy") -> float | None:
         found = by.get(cell, {})
         if not all(s in found for s in seeds):
             return None
+        if measure == "backdoor":
+            return statistics.mean(found[s].backdoor_success for s in seeds)
         return statistics.mean(found[s].accuracy[-1] for s in seeds)
 
     checks = []
@@ -346,6 +348,14 @@ def claim_checks(runs: Sequence[Run]) -> list[dict[str, object]]:
         accuracy = statistics.mean(seeded[s].accuracy[-1] for s in seeds)
         flower = [mean_on(replace(cell, defence=d), seeds) for d in BASELINES]
         best = max((a for a in flower if a is not None), default=None)
+        # The best of the rules that held the backdoor too: FedAvg's accuracy under a backdoor
+        # is its attackers' clean data, bought with the trigger working on nearly every input.
+        holding = [
+            a
+            for a, d in zip(flower, BASELINES, strict=True)
+            if a is not None and (mean_on(replace(cell, defence=d), seeds, "backdoor") or 0.0) <= CLAIM_BACKDOOR
+        ]
+        best_holding = max(holding, default=None)
         free = mean_on(replace(cell, attack="none", attackers=0), seeds)
         backdoor = statistics.mean(seeded[s].backdoor_success for s in seeds)
         honest = _least_share(list(seeded.values()))
@@ -360,7 +370,9 @@ def claim_checks(runs: Sequence[Run]) -> list[dict[str, object]]:
                 "attack_free": None if free is None else round(free, 4),
                 "backdoor_success": round(backdoor, 4),
                 "honest_share_min": honest,
+                "best_flower_holding_backdoor": None if best_holding is None else round(best_holding, 4),
                 "at_least_flower": None if best is None else accuracy >= best,
+                "at_least_flower_holding_backdoor": None if best_holding is None else accuracy >= best_holding,
                 "within_3_points": None if free is None else accuracy >= free - CLAIM_POINTS,
                 "backdoor_ok": backdoor <= CLAIM_BACKDOOR,
                 "honest_ok": None if honest is None else honest >= CLAIM_HONEST,
@@ -391,6 +403,13 @@ def claim_markdown(checks: Sequence[dict[str, object]]) -> str:
         )
     holding = sum(all(c[k] for k in CHECKS) for c in checks)
     out += ["", f"Every check holds in {holding} of {len(checks)} cells (seeds: those the FBA's cell has run).", ""]
+    compared = [c for c in checks if c["at_least_flower_holding_backdoor"] is not None]
+    ahead = sum(bool(c["at_least_flower_holding_backdoor"]) for c in compared)
+    out += [
+        f"Against the best of Flower's rules whose backdoor success was at most {CLAIM_BACKDOOR} on the same "
+        f"seeds: at least as high in {ahead} of {len(compared)} cells.",
+        "",
+    ]
     return "\n".join(out)
 
 

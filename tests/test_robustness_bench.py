@@ -15,6 +15,7 @@ pytest.importorskip("flwr")
 from benchmarks import robustness
 from benchmarks.robustness import (
     Cell,
+    Run,
     _flower_rule,
     _used_updates,
     claim_checks,
@@ -176,3 +177,19 @@ def test_the_quick_grid_supports_the_claim() -> None:
         assert drop(attack, "fba-fedavg") <= 0.03, attack  # the claim: within 3 points
         assert drop(attack, "fedavg") > 0.10, attack
         assert rows[(attack, "fba-fedavg")]["attack_updates_in"] == 0
+
+
+def test_the_claim_also_compares_with_the_best_flower_rule_that_held_the_backdoor() -> None:
+    """FedAvg ends highest under a backdoor because it keeps its attackers' clean data, trigger
+    and all; the claim's table also names the best rule that held the trigger to 0.05."""
+
+    def run(defence: str, accuracy: float, backdoor: float, attack: str = "backdoor") -> Run:
+        cell = Cell(defence, attack, 0 if attack == "none" else 3, 0.1, 0, 1, 10, 5, "fashion-mnist", 12000)
+        return Run(cell, [accuracy], 0.9, backdoor, None, 0, 3, 0, 0, 7, 7)
+
+    runs = [run("fedavg", 0.83, 0.99), run("median", 0.76, 0.02), run("krum", 0.20, 0.05)]
+    runs.append(run("fba-fedavg", 0.79, 0.02))
+    (check,) = claim_checks([*runs, run("fba-fedavg", 0.83, 0.02, "none")])
+    assert check["best_flower"] == 0.83 and check["at_least_flower"] is False
+    assert check["best_flower_holding_backdoor"] == 0.76 and check["at_least_flower_holding_backdoor"] is True
+    assert "at least as high in 1 of 1 cells" in claim_markdown([check])
