@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
+import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Protocol
@@ -30,6 +30,10 @@ from tclearn.store.base import StoreError
 log = logging.getLogger("tclearn.validator")
 MAX_BACKOFF_S = 30.0
 TRANSIENT = (ChainError, StoreError)
+# Set by SIGTERM. The handler also raises KeyboardInterrupt, but Python drops an exception
+# raised while a destructor runs ("Exception ignored in ... __del__"): a mode-C validator stopped
+# that way kept retrying a dead chain for minutes. Every wait and every pass checks this too.
+_stop = threading.Event()
 
 
 class Passes(Protocol):
@@ -57,7 +61,7 @@ class Backoff:
 
     def failed(self, reason: str) -> None:
         self.log.warning("%s; retrying in %.0f s", reason, self.next_s)
-        time.sleep(self.next_s)
+        pause(self.next_s)
         self.next_s = min(self.next_s * 2, MAX_BACKOFF_S)
 
     def succeeded(self) -> None:
@@ -67,6 +71,7 @@ class Backoff:
 def serve(open_role: Callable[[], Passes], close: Callable[[], None], poll_s: float = 2.0) -> None:
     """Opens the node (retrying while its chain or store is down) and runs its passes until
     SIGTERM or Ctrl-C; `close` releases what `open_role` opened, on the way out."""
+    _stop.clear()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     backoff = Backoff(poll_s)
     try:
@@ -92,6 +97,8 @@ def run(role: Passes, poll_s: float = 2.0, once: bool = False) -> None:
     unsettled = False
     reported: set[str] = set()
     while True:
+        if _stop.is_set():
+            raise KeyboardInterrupt
         try:
             if unsettled:
                 role.recover()
@@ -116,7 +123,13 @@ def run(role: Passes, poll_s: float = 2.0, once: bool = False) -> None:
             continue
         if once:
             return
-        time.sleep(poll_s)
+        pause(poll_s)
+
+
+def pause(seconds: float) -> None:
+    """Sleeps, or stops the daemon at once when a stop was requested before or during it."""
+    if _stop.wait(seconds):
+        raise KeyboardInterrupt
 
 
 def report(outcome: Outcome | None, log: logging.Logger = log) -> None:
@@ -148,4 +161,5 @@ def report(outcome: Outcome | None, log: logging.Logger = log) -> None:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _stop.set()
     raise KeyboardInterrupt

@@ -3,6 +3,7 @@ is followed, a refused transaction names its reason."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,7 +59,7 @@ def test_a_daemon_logs_an_outage_in_one_line_reconciles_and_goes_on(
                 raise ValueError("a bug")
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(daemon.time, "sleep", lambda _: None)
+    monkeypatch.setattr(daemon, "pause", lambda _: None)
     with caplog.at_level(logging.INFO, logger="tclearn.validator"), pytest.raises(KeyboardInterrupt):
         daemon.run(Role(), poll_s=0.01)
     assert passes == ["pass", "reconcile", "pass", "reconcile", "pass", "reconcile", "pass"]
@@ -68,6 +69,31 @@ def test_a_daemon_logs_an_outage_in_one_line_reconciles_and_goes_on(
         "chain unreachable at http://127.0.0.1:1: ConnectionError; retrying in 0 s",
     ]
     assert "unexpected ValueError: a bug" in warnings[2]
+
+
+def test_a_stop_request_a_destructor_swallowed_still_stops_the_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM's KeyboardInterrupt, raised while a destructor runs, is dropped by Python; the
+    daemon then retried a dead chain with 30 s waits instead of stopping. It stops at its next
+    wait, at once."""
+    passes: list[str] = []
+
+    class Role:
+        address = "0x" + "00" * 20
+        kind = "validator"
+
+        def recover(self) -> None:
+            passes.append("reconcile")
+
+        def pass_(self) -> None:
+            passes.append("pass")
+            with contextlib.suppress(KeyboardInterrupt):  # as `__del__` does: "Exception ignored in ..."
+                daemon._interrupt(15, None)
+            raise ChainError("chain unreachable at http://127.0.0.1:1: ConnectionError")
+
+    monkeypatch.setattr(daemon, "_stop", daemon.threading.Event())
+    with pytest.raises(KeyboardInterrupt):
+        daemon.run(Role(), poll_s=600)  # a backoff of 600 s: the test would hang if it waited
+    assert passes == ["pass"]
 
 
 @pytest.fixture
