@@ -39,30 +39,36 @@ def test_a_transaction_that_failed_once_mined_names_the_contracts_error(coalitio
     assert isinstance(reverted, TransactionReverted) and reverted.name == "BlockNotPending"
 
 
+class FakeRole:
+    """What a daemon runs (`daemon.Passes`): a validator's role, or the supervisor; it records
+    its passes and reconciliations, and each test says what a pass does."""
+
+    address = "0x" + "00" * 20
+    kind = "validator"
+
+    def __init__(self) -> None:
+        self.passes: list[str] = []
+
+    def recover(self) -> None:
+        self.passes.append("reconcile")
+
+
 def test_a_daemon_logs_an_outage_in_one_line_reconciles_and_goes_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    passes: list[str] = []
-
-    class Role:  # what a daemon runs (`daemon.Passes`): a validator's role, or the supervisor
-        address = "0x" + "00" * 20
-        kind = "validator"
-
-        def recover(self) -> None:
-            passes.append("reconcile")
-
+    class Role(FakeRole):
         def pass_(self) -> None:
-            passes.append("pass")
-            if passes.count("pass") <= 2:
+            self.passes.append("pass")
+            if self.passes.count("pass") <= 2:
                 raise ChainError("chain unreachable at http://127.0.0.1:1: ConnectionError")
-            if passes.count("pass") == 3:
+            if self.passes.count("pass") == 3:
                 raise ValueError("a bug")
             raise KeyboardInterrupt
 
     monkeypatch.setattr(daemon, "pause", lambda _: None)
     with caplog.at_level(logging.INFO, logger="tclearn.validator"), pytest.raises(KeyboardInterrupt):
-        daemon.run(Role(), poll_s=0.01)
-    assert passes == ["pass", "reconcile", "pass", "reconcile", "pass", "reconcile", "pass"]
+        daemon.run(role := Role(), poll_s=0.01)
+    assert role.passes == ["pass", "reconcile", "pass", "reconcile", "pass", "reconcile", "pass"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings[:2] == [
         "chain unreachable at http://127.0.0.1:1: ConnectionError; retrying in 0 s",
@@ -75,25 +81,18 @@ def test_a_stop_request_a_destructor_swallowed_still_stops_the_daemon(monkeypatc
     """SIGTERM's KeyboardInterrupt, raised while a destructor runs, is dropped by Python; the
     daemon then retried a dead chain with 30 s waits instead of stopping. It stops at its next
     wait, at once."""
-    passes: list[str] = []
 
-    class Role:
-        address = "0x" + "00" * 20
-        kind = "validator"
-
-        def recover(self) -> None:
-            passes.append("reconcile")
-
+    class Role(FakeRole):
         def pass_(self) -> None:
-            passes.append("pass")
+            self.passes.append("pass")
             with contextlib.suppress(KeyboardInterrupt):  # as `__del__` does: "Exception ignored in ..."
                 daemon._interrupt(15, None)
             raise ChainError("chain unreachable at http://127.0.0.1:1: ConnectionError")
 
     monkeypatch.setattr(daemon, "_stop", daemon.threading.Event())
     with pytest.raises(KeyboardInterrupt):
-        daemon.run(Role(), poll_s=600)  # a backoff of 600 s: the test would hang if it waited
-    assert passes == ["pass"]
+        daemon.run(role := Role(), poll_s=600)  # a backoff of 600 s: the test would hang if it waited
+    assert role.passes == ["pass"]
 
 
 @pytest.fixture
