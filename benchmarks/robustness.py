@@ -486,18 +486,29 @@ def run_all(cells: Sequence[Cell], workers: int, journal: Path | None) -> list[R
     """Every cell's run, reusing those the journal holds and appending each new one as it ends
     (with no workers: only those the journal holds). A run journalled before the harness took
     all its measures is run again once every missing cell has run; until then its record stands
-    (the newest record counts)."""
+    (the newest record counts). A run that fails is reported as it fails and the others go on
+    (a failure used to wait, unreported, for the pool to run every other cell, and none of
+    those reached the journal); the grid then stops with the failures named."""
     done = {run.cell: run for run in read_journal(journal)} if journal else {}
     missing = [c for c in cells if c not in done]
     stale = [c for c in cells if c in done and not done[c].complete]
     todo = missing + stale if workers else []
+    failed: list[str] = []
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for future in as_completed([pool.submit(run_cell, c) for c in todo]):
-            run = future.result()
+        futures = {pool.submit(run_cell, c): c for c in todo}
+        for future in as_completed(futures):
+            try:
+                run = future.result()
+            except Exception as exc:  # a run's own error: name it, keep the others
+                failed.append(f"{futures[future]}: {exc!r}")
+                click.echo(f"failed {failed[-1]}", err=True)
+                continue
             done[run.cell] = run
             if journal is not None:
                 _append(journal, run)
             click.echo(f"done {run.cell}", err=True)
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(todo)} runs failed:\n" + "\n".join(failed))
     return [done[c] for c in cells if c in done]
 
 

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 
@@ -163,6 +164,23 @@ def test_a_run_journalled_before_a_measure_was_added_runs_again(
     assert run_all([cell, never_run], 1, journal) == [fresh, replace(fresh, cell=never_run)]
     assert order == [never_run, cell], "cells never run come before runs to refresh"
     assert run_all([cell], 0, journal) == [fresh], "the newest record counts, written whole after the torn line"
+
+
+def test_a_failed_run_is_named_and_the_others_are_journalled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    journal = tmp_path / "runs.jsonl"
+    broken, fine = Cell("fedavg", "noise", 2, 0.5, 0, 1), Cell("median", "noise", 2, 0.5, 0, 1)
+    result = robustness.Run(fine, [0.5], 0.9, 0.0, 1.0, 2, 2, 1, 1, 4, 4)
+
+    def run(c: Cell) -> robustness.Run:
+        if c == broken:
+            raise ValueError("zip() argument 2 is shorter than argument 1")
+        return result
+
+    monkeypatch.setattr(robustness, "run_cell", run)
+    monkeypatch.setattr(robustness, "ProcessPoolExecutor", ThreadPoolExecutor)
+    with pytest.raises(click.ClickException, match=r"1 of 2 runs failed:\n.*defence='fedavg'.*zip\(\) argument"):
+        run_all([broken, fine], 1, journal)
+    assert run_all([broken, fine], 0, journal) == [result], "the run that ended is in the journal"
 
 
 def test_the_quick_grid_supports_the_claim() -> None:

@@ -144,13 +144,14 @@ class Judgements:
         patches (on a table: stamps, grown feature by feature) that pull it toward a class
         hardest over the parent, and each update for how hard it pushes them, against all the
         round's updates (`peers` and `updates`). The search runs once per set; with fewer than
-        3 updates in all there is no median to stand out from, and nothing is searched."""
+        3 updates in all there is no median to stand out from, and nothing is searched (nor in
+        an empty set: it has no mean)."""
         key = ids(tuple(updates))
         if key not in self._carriers:
             self._carriers[key] = {}
             search = self.evaluator.trigger
             everyone = list({u.id: u for u in (*self.peers, *updates)}.values())
-            if len(everyone) >= 3 and search.patches:
+            if updates and len(everyone) >= 3 and search.patches:
                 evaluator, candidate = self.evaluator, self.pooled(updates)
                 suspects = search.suspects(evaluator.patch_pulls(candidate), evaluator.patch_pulls(self.parent_state))
                 if suspects and isinstance(suspects[0].patch, Stamp):  # a table: grown feature by feature

@@ -229,6 +229,21 @@ def test_a_set_chosen_to_hold_mostly_attackers_does_not_hide_them() -> None:
     assert judged.backdoor_carriers(chosen) == {1: "backdoor", 2: "backdoor"}
 
 
+def test_a_set_of_carriers_alone_ends_empty() -> None:
+    """A forward selection's first set is the update best on G alone, which may be an
+    attacker's: with it left out, nothing is left to search (the search of an empty set once
+    crashed a breast-cancer run, and the grid's worker with it)."""
+    evaluator = Evaluator(FAMILY, G_X, G_Y, G_X[::4], G_Y[::4], Tolerance())
+    attackers = [an_update(1, with_backdoor(nudged(1), 12.0)), an_update(2, with_backdoor(nudged(2), 12.0))]
+    honest = [an_update(10 + i, nudged(10 + i)) for i in range(4)]
+    judged = Judgements.of(evaluator, FAMILY, FederatedAveraging(), HONEST, peers=[*attackers, *honest])
+    screening = Screening(None, judged, 1)  # type: ignore[arg-type]
+    excluded: dict[int, str] = {}
+    assert screening.drop_carriers([attackers[0]], excluded) == []
+    assert excluded == {1: "backdoor"}
+    assert judged.backdoor_carriers([]) == {}
+
+
 def test_the_parents_patch_pulls_are_remembered() -> None:
     evaluator = Evaluator(FAMILY, G_X, G_Y, G_X[::4], G_Y[::4], Tolerance())
     first = evaluator.patch_pulls(HONEST)
