@@ -67,9 +67,11 @@ class Screening:
     def viable(self, updates: list[Update]) -> bool:
         return self.judgements.viability(updates).accept
 
-    def viable_step(self, updates: list[Update]) -> float | None:
-        """The longest of `SERVER_STEPS` toward the set's aggregate that is viable, or None."""
-        return next((step for step in SERVER_STEPS if self.judgements.viability(updates, step).accept), None)
+    def viable_step(self, updates: list[Update], below: float | None = None) -> float | None:
+        """The longest of `SERVER_STEPS` toward the set's aggregate that is viable (and shorter
+        than `below`, when the coalition refused the set at that step), or None."""
+        steps = [s for s in SERVER_STEPS if below is None or s < below]
+        return next((step for step in steps if self.judgements.viability(updates, step).accept), None)
 
     def select_viable(self, passing: list[Update], excluded: dict[int, str]) -> list[Update]:
         """The set of updates to aggregate: all of them less the harmful ones if that is viable,

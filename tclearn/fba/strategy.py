@@ -6,7 +6,8 @@ candidate's weights from them (which every validator recomputes). The coalition'
 one strategy; the general and every validator build it from those rules, so a candidate that
 declares another recipe than the coalition's is refused for integrity.
 
-- `Sequential`: the candidate is one member's step, the oldest that does not degrade the head.
+- `Sequential`: the candidate is one member's step, the oldest that does not degrade the head
+  (at a shorter step toward it if need be, `SERVER_STEPS`).
 - `FederatedAveraging`: the candidate aggregates the updates that survive screening, by the
   coalition's aggregation rule (`tclearn.fba.aggregate`).
 - `Unscreened`: the plain federated-learning baseline: every well-formed update goes in and
@@ -94,11 +95,21 @@ class Sequential(Strategy):
     learning: str = "sequential"
 
     def select(self, screening: Screening, passing: list[Item], excluded: dict[int, str]) -> list[Item]:
-        """The oldest update that does not degrade the parent and was never refused alone."""
-        refused = screening.refused_sets
+        """The oldest update that does not degrade the parent at some step toward it (the
+        longest of `SERVER_STEPS`, as in federated averaging: a member whose data hold one class
+        pulls a model far toward it, and a shorter step keeps its work in a model that stays
+        good at the others). A member's newer update on the same head supersedes its older one,
+        so a head that does not move costs a round no more judgements than it has members."""
+        newest = {item.record.member: item.id for item in passing}
         for item in passing:
-            if (item.id,) not in refused and screening.viable([item]):
+            if newest[item.record.member] != item.id:
+                excluded[item.id] = "superseded"
+                continue
+            step = screening.viable_step([item], below=screening.refused_steps.get((item.id,)))
+            if step is not None:
+                screening.step = step
                 return [item]
+            excluded[item.id] = "degrades-parent"
         return []
 
     def trainers(self, round_number: int, members: int) -> list[int]:

@@ -192,12 +192,45 @@ def test_the_general_drops_the_poison_and_keeps_the_honest_updates() -> None:
     assert set(excluded) == {POISON.id}
 
 
-def test_sequential_learning_proposes_the_oldest_viable_update_never_refused_alone() -> None:
+def test_sequential_learning_proposes_the_oldest_viable_update_and_says_why_the_others_wait() -> None:
     strategy = Sequential()
     chosen = screening(strategy)
-    assert strategy.select(chosen, [POISON, *GOOD], {}) == [GOOD[0]]
+    excluded: dict[int, str] = {}
+    assert strategy.select(chosen, [POISON, *GOOD], excluded) == [GOOD[0]]
+    assert excluded == {POISON.id: "degrades-parent"} and chosen.step == 1.0
+
+
+def test_sequential_learning_proposes_a_refused_update_again_only_at_a_shorter_step() -> None:
+    strategy = Sequential()
+    chosen = screening(strategy)
     chosen.__dict__["refused_steps"] = {(GOOD[0].id,): 1.0}
-    assert strategy.select(chosen, [POISON, *GOOD], {}) == [GOOD[1]]
+    assert strategy.select(chosen, [*GOOD], {}) == [GOOD[0]] and chosen.step == 0.5
+    chosen.__dict__["refused_steps"] = {(GOOD[0].id,): 0.25}  # refused at every step it takes
+    excluded: dict[int, str] = {}
+    assert strategy.select(chosen, [*GOOD], excluded) == [GOOD[1]] and chosen.step == 1.0
+    assert excluded == {GOOD[0].id: "degrades-parent"}
+
+
+def test_a_sequential_step_that_overshoots_its_parent_goes_in_at_a_shorter_step() -> None:
+    """A member whose data pull a good model far toward its classes: the whole step degrades
+    the head, a quarter of it does not (without shorter steps such a coalition stalled: breast
+    cancer, every honest member's step refused from round 6 on)."""
+    parent = GOOD[0].state
+    (overshooting,) = near_copies(parent, POISON.state, 0.5, 40)[:1]
+    judged = Judgements.of(EVALUATOR, FAMILY, Sequential(), parent)
+    assert not judged.viability([overshooting]).accept
+    chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
+    chosen.__dict__["refused_steps"] = {}
+    assert Sequential().select(chosen, [overshooting], {}) == [overshooting]
+    assert chosen.step in (0.5, 0.25)
+
+
+def test_a_members_newer_sequential_update_on_the_same_head_supersedes_its_older_one() -> None:
+    older = update(7, GOOD[0].state)
+    newer = Update(UpdateRecord(8, older.record.member, 1, b"8".ljust(32, b"\0"), b"\0" * 32, 300, 16), GOOD[1].state)
+    excluded: dict[int, str] = {}
+    assert Sequential().select(screening(Sequential()), [older, newer], excluded) == [newer]
+    assert excluded == {older.id: "superseded"}
 
 
 def test_the_aggregate_is_the_rule_applied_to_the_chosen_updates() -> None:
