@@ -69,7 +69,7 @@ class Screening:
 
     def viable_step(self, updates: list[Update], below: float | None = None) -> float | None:
         """The longest of `SERVER_STEPS` toward the set's aggregate that is viable (and shorter
-        than `below`, when the coalition refused the set at that step), or None."""
+        than `below`, when given), or None."""
         steps = [s for s in SERVER_STEPS if below is None or s < below]
         return next((step for step in steps if self.judgements.viability(updates, step).accept), None)
 

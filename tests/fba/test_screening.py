@@ -16,7 +16,7 @@ from tclearn.fba.policy import Tolerance
 from tclearn.fba.screening import Screening
 from tclearn.fba.strategy import FederatedAveraging, Sequential, Strategy, declared_step
 from tclearn.fba.trigger import COARSE
-from tclearn.fba.update import Update
+from tclearn.fba.update import Update, ids
 from tclearn.fba.viability import Evaluator
 from tclearn.model.architectures import ArchitectureSpec, build
 from tclearn.model.family import ModelFamily, State
@@ -200,29 +200,39 @@ def test_sequential_learning_proposes_the_oldest_viable_update_and_says_why_the_
     assert excluded == {POISON.id: "degrades-parent"} and chosen.step == 1.0
 
 
-def test_sequential_learning_proposes_a_refused_update_again_only_at_a_shorter_step() -> None:
+def test_sequential_learning_passes_over_a_refused_update_while_another_is_viable() -> None:
     strategy = Sequential()
     chosen = screening(strategy)
     chosen.__dict__["refused_steps"] = {(GOOD[0].id,): 1.0}
-    assert strategy.select(chosen, [*GOOD], {}) == [GOOD[0]] and chosen.step == 0.5
-    chosen.__dict__["refused_steps"] = {(GOOD[0].id,): 0.25}  # refused at every step it takes
     excluded: dict[int, str] = {}
     assert strategy.select(chosen, [*GOOD], excluded) == [GOOD[1]] and chosen.step == 1.0
-    assert excluded == {GOOD[0].id: "degrades-parent"}
+    assert excluded == {GOOD[0].id: "in-rejected-candidate"}
 
 
-def test_a_sequential_step_that_overshoots_its_parent_goes_in_at_a_shorter_step() -> None:
-    """A member whose data pull a good model far toward its classes: the whole step degrades
-    the head, a quarter of it does not (without shorter steps such a coalition stalled: breast
-    cancer, every honest member's step refused from round 6 on)."""
-    parent = GOOD[0].state
-    (overshooting,) = near_copies(parent, POISON.state, 0.5, 40)[:1]
-    judged = Judgements.of(EVALUATOR, FAMILY, Sequential(), parent)
-    assert not judged.viability([overshooting]).accept
+def sequential_screening(judged: Judgements, refused: dict[tuple[int, ...], float]) -> Screening:
     chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
-    chosen.__dict__["refused_steps"] = {}
-    assert Sequential().select(chosen, [overshooting], {}) == [overshooting]
-    assert chosen.step in (0.5, 0.25)
+    chosen.__dict__["refused_steps"] = refused
+    return chosen
+
+
+def test_sequential_learning_takes_a_shorter_step_only_once_three_updates_degrade_the_head() -> None:
+    """Members whose data pull a good model far toward their classes: each whole step degrades
+    the head, a shorter one does not (without shorter steps such a coalition stalled: breast
+    cancer, every honest member's step refused from round 6 on). A shorter step also dilutes a
+    poisoned one, so it is taken only when three updates on the head all degrade it."""
+    parent = GOOD[0].state
+    steps = near_copies(parent, POISON.state, 0.5, 40)[:3]
+    judged = Judgements.of(EVALUATOR, FAMILY, Sequential(), parent)
+    assert not any(judged.viability([u]).accept for u in steps)
+    for waiting in (steps[:1], steps[:2]):
+        excluded: dict[int, str] = {}
+        assert Sequential().select(sequential_screening(judged, {}), waiting, excluded) == []
+        assert excluded == dict.fromkeys(ids(waiting), "degrades-parent")
+    chosen = sequential_screening(judged, {})
+    assert Sequential().select(chosen, steps, {}) == steps[:1] and chosen.step in (0.5, 0.25)
+    refused = sequential_screening(judged, {(steps[0].id,): chosen.step})  # refused at that step
+    picked = Sequential().select(refused, steps, {})
+    assert (picked == steps[:1] and refused.step < chosen.step) or picked == steps[1:2]
 
 
 def test_a_members_newer_sequential_update_on_the_same_head_supersedes_its_older_one() -> None:
