@@ -341,7 +341,7 @@ def claim_checks(runs: Sequence[Run]) -> list[dict[str, object]]:
         return statistics.mean(found[s].accuracy[-1] for s in seeds)
 
     checks = []
-    for cell, seeded in sorted(by.items(), key=lambda kv: (kv[0].alpha, kv[0].attack, kv[0].defence)):
+    for cell, seeded in sorted(by.items(), key=lambda kv: (kv[0].alpha, kv[0].attackers, kv[0].attack, kv[0].defence)):
         if cell.defence not in FBA or not cell.attackers:
             continue
         seeds = sorted(seeded)
@@ -362,6 +362,7 @@ def claim_checks(runs: Sequence[Run]) -> list[dict[str, object]]:
         checks.append(
             {
                 "alpha": cell.alpha,
+                "attackers": cell.attackers,
                 "attack": cell.attack,
                 "defence": cell.defence,
                 "seeds": seeds,
@@ -388,14 +389,17 @@ def claim_markdown(checks: Sequence[dict[str, object]]) -> str:
     """The claim's table: each FBA cell under attack, each check ✓ or ✗ with its figures."""
     out = ["The claim, cell by cell (✓ holds, ✗ fails, — not yet measurable):", ""]
     heads = ("≥ best of Flower", "within 3 points of attack-free", "backdoor ≤ 0.05", "honest ≥ 90 %")
-    out += ["| α | attack | defence | seeds | " + " | ".join(heads) + " |", "|---|---|---|---:|---|---|---|---|"]
+    out += [
+        "| α | attackers | attack | defence | seeds | " + " | ".join(heads) + " |",
+        "|---|---:|---|---|---:|---|---|---|---|",
+    ]
     for c in checks:
         marks = {k: "—" if c[k] is None else ("✓" if c[k] else "✗") for k in CHECKS}
         best = "—" if c["best_flower"] is None else f"{c['best_flower']:.3f}"
         free = "—" if c["attack_free"] is None else f"{c['attack_free']:.3f}"
         honest = "—" if c["honest_share_min"] is None else f"{100 * float(c['honest_share_min']):.0f} %"  # type: ignore[arg-type]
         out.append(
-            f"| {c['alpha']} | {c['attack']} | {c['defence']} | {len(c['seeds'])} "
+            f"| {c['alpha']} | {c['attackers']} | {c['attack']} | {c['defence']} | {len(c['seeds'])} "
             f"| {marks['at_least_flower']} {c['accuracy']:.3f} vs {best} "
             f"| {marks['within_3_points']} vs {free} "
             f"| {marks['backdoor_ok']} {c['backdoor_success']:.3f} "

@@ -111,7 +111,7 @@ def test_a_baseline_and_an_fba_cell_run_on_the_same_harness(tmp_path: Path) -> N
     assert check["at_least_flower"] is True and check["best_flower"] == round(baseline.accuracy[-1], 4)
     assert check["within_3_points"] is None, "no attack-free run: not yet measurable"
     assert check["honest_ok"] == (fba.honest_updates_in / 8 >= 0.9)
-    assert "| 0.5 | noise | fba-fedavg | 1 | ✓ " in claim_markdown([check])
+    assert "| 0.5 | 2 | noise | fba-fedavg | 1 | ✓ " in claim_markdown([check]), "each cell names its attackers"
     bars, curves = plot(rows, tmp_path, "t"), plot_curves(runs, tmp_path, "t")
     assert [p.name for p in bars + curves] == ["t-alpha0.5-attackers2.png", "t-curves-alpha0.5-noise.png"]
     assert all(p.stat().st_size > 10_000 for p in bars + curves)
