@@ -112,7 +112,7 @@ class Sequential(Strategy):
         not move costs a round no more judgements than it has members."""
         newest = {item.record.member: item.id for item in passing}
         current = [item for item in passing if newest[item.record.member] == item.id]
-        excluded.update({item.id: "superseded" for item in passing if item not in current})
+        excluded.update({item.id: "superseded" for item in passing if newest[item.record.member] != item.id})
         refused = screening.refused_steps
         chosen = next((u for u in current if (u.id,) not in refused and screening.viable([u])), None)
         if chosen is None and len(passing) >= STUCK_AFTER:
