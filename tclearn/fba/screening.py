@@ -45,10 +45,6 @@ class Screening:
                 refused[key] = min(refused.get(key, 1.0), self._declared_step(record.metadata_hash))
         return refused
 
-    @property
-    def refused_sets(self) -> set[tuple[int, ...]]:
-        return set(self.refused_steps)
-
     def _declared_step(self, metadata_hash: bytes) -> float:
         try:
             return declared_step(self.ctx.get_json(metadata_hash)) or 1.0

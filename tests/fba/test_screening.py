@@ -146,8 +146,7 @@ def test_the_screening_cost_is_linear_in_the_updates() -> None:
     for n in (3, 6):
         evaluator = Evaluator(FAMILY, X, Y, X[::3], Y[::3], Tolerance())
         judged = Judgements.of(evaluator, FAMILY, MEAN, PARENT)
-        chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
-        chosen.__dict__["refused_steps"] = {}
+        chosen = screening(judged=judged)
         updates = [update(10 + i, trained(Y, 10 + i)) for i in range(n - 1)] + [POISON]
         before = evaluator.forwarded
         chosen.select_viable(updates, {})
@@ -179,9 +178,15 @@ def test_last_rounds_candidate_is_not_run_again_as_the_next_parent() -> None:
     assert evaluator.forwarded == before + len(Y) + len(Y[::3]), "other weights are evaluated afresh"
 
 
-def screening(strategy: Strategy = MEAN) -> Screening:
-    chosen = Screening(None, judgements(strategy), 1)  # type: ignore[arg-type]
-    chosen.__dict__["refused_steps"] = {}  # nothing refused on this parent yet
+def screening(
+    strategy: Strategy = MEAN,
+    judged: Judgements | None = None,
+    refused: dict[tuple[int, ...], float] | None = None,
+) -> Screening:
+    """The general's screening on `judged` (default: the strategy's on PARENT), with the sets the
+    coalition refused on this parent (default: none yet)."""
+    chosen = Screening(None, judged or judgements(strategy), 1)  # type: ignore[arg-type]
+    chosen.__dict__["refused_steps"] = refused or {}
     return chosen
 
 
@@ -209,12 +214,6 @@ def test_sequential_learning_passes_over_a_refused_update_while_another_is_viabl
     assert excluded == {GOOD[0].id: "in-rejected-candidate"}
 
 
-def sequential_screening(judged: Judgements, refused: dict[tuple[int, ...], float]) -> Screening:
-    chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
-    chosen.__dict__["refused_steps"] = refused
-    return chosen
-
-
 def test_sequential_learning_takes_a_shorter_step_only_once_three_updates_degrade_the_head() -> None:
     """Members whose data pull a good model far toward their classes: each whole step degrades
     the head, a shorter one does not (without shorter steps such a coalition stalled: breast
@@ -226,11 +225,11 @@ def test_sequential_learning_takes_a_shorter_step_only_once_three_updates_degrad
     assert not any(judged.viability([u]).accept for u in steps)
     for waiting in (steps[:1], steps[:2]):
         excluded: dict[int, str] = {}
-        assert Sequential().select(sequential_screening(judged, {}), waiting, excluded) == []
+        assert Sequential().select(screening(judged=judged), waiting, excluded) == []
         assert excluded == dict.fromkeys(ids(waiting), "degrades-parent")
-    chosen = sequential_screening(judged, {})
+    chosen = screening(judged=judged)
     assert Sequential().select(chosen, steps, {}) == steps[:1] and chosen.step in (0.5, 0.25)
-    refused = sequential_screening(judged, {(steps[0].id,): chosen.step})  # refused at that step
+    refused = screening(judged=judged, refused={(steps[0].id,): chosen.step})  # refused at that step
     picked = Sequential().select(refused, steps, {})
     assert (picked == steps[:1] and refused.step < chosen.step) or picked == steps[1:2]
 
@@ -269,8 +268,7 @@ def test_a_set_whose_full_step_degrades_its_parent_goes_in_whole_at_a_shorter_st
     judged = Judgements.of(EVALUATOR, FAMILY, MEAN, parent)
     assert not judged.viability(updates).accept and not judged.viability(updates, 0.5).accept
     assert harmful_updates(judged, updates) == {}
-    chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
-    chosen.__dict__["refused_steps"] = {}
+    chosen = screening(judged=judged)
     excluded: dict[int, str] = {}
     assert chosen.select_viable(updates, excluded) == updates and excluded == {}
     assert chosen.step == 0.25
@@ -283,8 +281,7 @@ def test_a_set_whose_full_step_degrades_its_parent_goes_in_whole_at_a_shorter_st
 def test_a_set_no_step_saves_is_not_proposed() -> None:
     parent = GOOD[0].state
     judged = Judgements.of(EVALUATOR, FAMILY, MEAN, parent)
-    chosen = Screening(None, judged, 1)  # type: ignore[arg-type]
-    chosen.__dict__["refused_steps"] = {}
+    chosen = screening(judged=judged)
     excluded: dict[int, str] = {}
     assert chosen.select_viable(near_copies(parent, POISON.state, 1.0, 50), excluded) == []
     assert set(excluded.values()) == {"degrades-parent"}
